@@ -1,0 +1,21 @@
+//! Supabase Realtime subset at `/realtime/v1`.
+use std::sync::Arc;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use crate::db::Db;
+use crate::AppState;
+
+pub struct Hub {}
+
+impl Hub {
+    pub fn new(_db: Arc<Db>, _shutdown: CancellationToken) -> Hub {
+        Hub {}
+    }
+
+    /// Starts the tasks that fan committed changes out to subscribers.
+    pub fn start(_state: &Arc<AppState>) {}
+}
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+}

@@ -1,0 +1,8 @@
+//! PostgREST subset at `/rest/v1`.
+use std::sync::Arc;
+use axum::Router;
+use crate::AppState;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+}
