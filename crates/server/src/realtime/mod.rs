@@ -14,6 +14,11 @@ impl Hub {
 
     /// Starts the tasks that fan committed changes out to subscribers.
     pub fn start(_state: &Arc<AppState>) {}
+
+    /// How many distinct users are present (tracked) on any topic right now.
+    pub fn online_users(&self) -> usize {
+        0
+    }
 }
 
 pub fn router() -> Router<Arc<AppState>> {

@@ -1,0 +1,4 @@
+//! Integration tests: realtime.
+
+#[allow(unused_imports)]
+use super::common::*;

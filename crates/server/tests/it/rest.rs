@@ -1,0 +1,4 @@
+//! Integration tests: rest.
+
+#[allow(unused_imports)]
+use super::common::*;
