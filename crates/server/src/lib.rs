@@ -10,11 +10,13 @@
 //! - [`db`]: SQLite (WAL), migrations, the committed-change feed.
 //! - [`schema`], [`policy`]: the data model and its row-level rules, shared by REST and Realtime.
 //! - [`auth`], [`rest`], [`realtime`]: the three services, thin routes over the above.
+//! - [`gateway`]: the API-key check every HTTP service applies first.
 //! - [`demo`]: demo accounts and data for `--demo`.
 
 pub mod auth;
 pub mod db;
 pub mod demo;
+pub mod gateway;
 pub mod jwt;
 pub mod keys;
 pub mod policy;
