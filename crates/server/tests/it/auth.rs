@@ -978,7 +978,7 @@ async fn settings_and_health_answer_like_gotrue() {
             .expect("request"),
     )
     .await;
-    assert_eq!(got.0, 404);
+    assert_error(&got, 404, "not_found", "Not Found");
 }
 
 #[tokio::test]
