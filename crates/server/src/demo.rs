@@ -18,7 +18,7 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use serde_json::{json, Map};
 
 use crate::auth::account::{HashedAccount, NewAccount};
-use crate::auth::AuthError;
+use crate::auth::{AuthConfig, AuthError};
 use crate::db::{Db, DbError};
 use crate::schema::format_ts;
 
@@ -63,7 +63,13 @@ pub fn seed(db: &Db) -> Result<(), DemoError> {
             let mut meta = Map::new();
             meta.insert("display_name".into(), json!(name));
             meta.insert("locale".into(), json!(locale));
-            NewAccount::new(email, DEMO_PASSWORD, meta, DEMO_PASSWORD.len())?.hash()
+            NewAccount::new(
+                email,
+                DEMO_PASSWORD,
+                meta,
+                AuthConfig::default().min_password_length,
+            )?
+            .hash()
         })
         .collect::<Result<Vec<HashedAccount>, AuthError>>()?;
     let seeded = db.write_blocking(|tx| -> Result<bool, DemoError> {
