@@ -11,7 +11,10 @@
 //! uses; their passwords are hashed before the write lock is taken. Times are relative to the
 //! moment of seeding, so the history always looks recent on a fresh data dir.
 //!
-//! The document is seeded as its plain-text `content` only, without CRDT updates.
+//! The document is seeded both as its plain-text `content` (for web clients and search) and as
+//! one yrs v1 update in `document_updates` holding the same text in the root `Y.Text` named
+//! [`DOCUMENT_TEXT_ROOT`], so every CRDT client starts from the same history instead of each
+//! inserting the text itself (which would duplicate it on merge).
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -21,6 +24,9 @@ use crate::auth::account::{HashedAccount, NewAccount};
 use crate::auth::{AuthConfig, AuthError};
 use crate::db::{Db, DbError};
 use crate::schema::format_ts;
+
+/// The root type of a document's yrs `Doc` that holds its text.
+pub const DOCUMENT_TEXT_ROOT: &str = "content";
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "ruwad-demo";
@@ -462,11 +468,27 @@ impl<'a> Seed<'a> {
                 params![id, self.users[who], role],
             )?;
         }
+        self.tx.execute(
+            "INSERT INTO document_updates (id, document_id, user_id, \"update\", created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id_at(created), id, self.users[LAYLA], document_update(DOCUMENT), format_ts(created)],
+        )?;
         self.activity(created, LAYLA, "document_created", Some(id.clone()));
         self.activity(self.ago(30.0), OMAR, "document_edited", Some(id.clone()));
         self.activity(updated, OMAR, "document_edited", Some(id));
         Ok(())
     }
+}
+
+/// One yrs v1 update (base64) that inserts `text` into the document's text root.
+fn document_update(text: &str) -> String {
+    use base64::Engine;
+    use yrs::{Doc, GetString, Text, Transact};
+    let doc = Doc::new();
+    let root = doc.get_or_insert_text(DOCUMENT_TEXT_ROOT);
+    let mut txn = doc.transact_mut();
+    root.insert(&mut txn, 0, text);
+    debug_assert_eq!(root.get_string(&txn), text);
+    base64::engine::general_purpose::STANDARD.encode(txn.encode_update_v1())
 }
 
 /// A UUID v7 carrying `t`, so ids sort like the client-made ones would.
@@ -504,5 +526,29 @@ mod tests {
             }
             assert!(reactions.iter().all(|r| r.0 < lines.len()));
         }
+    }
+
+    #[test]
+    fn seeded_document_update_holds_the_plain_text_content() {
+        use base64::Engine;
+        use yrs::updates::decoder::Decode;
+        use yrs::{GetString, Transact, Update};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(dir.path()).expect("open");
+        seed(&db).expect("seed");
+        let (content, update): (String, String) = db
+            .read_blocking(|c| {
+                c.query_row(
+                    "SELECT d.content, u.\"update\" FROM collaborative_documents d JOIN document_updates u ON u.document_id = d.id",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            })
+            .expect("document with one update");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(update).expect("base64");
+        let doc = yrs::Doc::new();
+        let text = doc.get_or_insert_text(DOCUMENT_TEXT_ROOT);
+        doc.transact_mut().apply_update(Update::decode_v1(&bytes).expect("v1 update")).expect("apply");
+        assert_eq!(text.get_string(&doc.transact()), content, "the CRDT and the plain-text rendering must agree");
     }
 }
