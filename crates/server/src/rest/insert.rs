@@ -152,10 +152,11 @@ pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Resp
         .copied()
         .filter(|c| !target.iter().any(|t| t.name == c.name) && !matches!(c.fill, Fill::Serial | Fill::ServerNow | Fill::Touch))
         .collect();
-    if resolution == Some(Resolution::MergeDuplicates) && ctx.role != Role::ServiceRole {
-        if merge_cols.iter().any(|c| !table.updatable.contains(&c.name)) {
-            return Err(PgError::permission_denied(table.name).into());
-        }
+    if resolution == Some(Resolution::MergeDuplicates)
+        && ctx.role != Role::ServiceRole
+        && merge_cols.iter().any(|c| !table.updatable.contains(&c.name))
+    {
+        return Err(PgError::permission_denied(table.name).into());
     }
     let role = ctx.role.clone();
     let ret = ctx.prefs.ret.unwrap_or(Return::Minimal);

@@ -9,8 +9,10 @@
 //! `order`, `limit`, `offset`, `and`, `or` are reserved by their last dotted word (a dotted
 //! prefix names an embedded resource, which this backend does not offer → `PGRST108`); any
 //! other pair is a *filter* when its key is dotted or its value starts with an operator, and
-//! otherwise an RPC argument (ignored on tables, as PostgREST does). `apikey` is the gateway's
-//! and never a parameter.
+//! otherwise an RPC argument. On a table PostgREST silently ignores such a pair; here it is
+//! parsed as a filter instead (see `query.rs`), so that a typo like `id=eqq.1` is a `PGRST100`
+//! rather than a `PATCH` or `DELETE` of every row the caller may touch. `apikey` is the
+//! gateway's and never a parameter.
 
 use super::error::RestError;
 

@@ -223,7 +223,8 @@ pub struct Query {
 impl Query {
     pub fn resolve(table: &'static Table, q: &QueryParams) -> Result<Query, RestError> {
         let mut conds = Vec::new();
-        for (key, value) in &q.filters {
+        // Pairs PostgREST would take for RPC arguments are filters on a table (see params.rs).
+        for (key, value) in q.filters.iter().chain(&q.args) {
             let field = grammar::parse_field_key(key)?;
             let expr = grammar::parse_filter(value)?;
             conds.push(Cond::filter(table, &field, &expr)?);
