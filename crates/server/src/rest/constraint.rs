@@ -34,7 +34,10 @@ pub fn check_row(table: &Table, row: &[Value]) -> Result<(), PgError> {
         if !c.nullable && c.fill != Fill::Serial && *v == Value::Null {
             return Err(PgError::new(
                 "23502",
-                format!("null value in column \"{}\" of relation \"{}\" violates not-null constraint", c.name, table.name),
+                format!(
+                    "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                    c.name, table.name
+                ),
             )
             .details(failing_row(row)));
         }
@@ -50,8 +53,11 @@ pub fn check_row(table: &Table, row: &[Value]) -> Result<(), PgError> {
 }
 
 fn check_violation(table: &Table, column: &str, row: &[Value]) -> PgError {
-    PgError::new("23514", format!("new row for relation \"{}\" violates check constraint \"{}_{column}_check\"", table.name, table.name))
-        .details(failing_row(row))
+    PgError::new(
+        "23514",
+        format!("new row for relation \"{}\" violates check constraint \"{}_{column}_check\"", table.name, table.name),
+    )
+    .details(failing_row(row))
 }
 
 /// Translates an error of an `INSERT`/`UPDATE` of `row` (column order) into Postgres's terms.
@@ -62,9 +68,12 @@ pub fn map_write_error(err: rusqlite::Error, conn: &Connection, table: &Table, r
         ffi::SQLITE_CONSTRAINT_PRIMARYKEY | ffi::SQLITE_CONSTRAINT_UNIQUE => unique_violation(table, &msg, row).into(),
         ffi::SQLITE_CONSTRAINT_NOTNULL => {
             let col = msg.rsplit('.').next().unwrap_or("").trim();
-            PgError::new("23502", format!("null value in column \"{col}\" of relation \"{}\" violates not-null constraint", table.name))
-                .details(failing_row(row))
-                .into()
+            PgError::new(
+                "23502",
+                format!("null value in column \"{col}\" of relation \"{}\" violates not-null constraint", table.name),
+            )
+            .details(failing_row(row))
+            .into()
         }
         ffi::SQLITE_CONSTRAINT_CHECK => {
             let expr = msg.trim_start_matches("CHECK constraint failed:").trim();
@@ -101,10 +110,21 @@ fn unique_violation(table: &Table, msg: &str, row: &[Value]) -> PgError {
     };
     let vals: Vec<String> = cols
         .iter()
-        .map(|c| table.columns.iter().position(|col| col.name == *c).and_then(|i| row.get(i)).map(value::display).unwrap_or_default())
+        .map(|c| {
+            table
+                .columns
+                .iter()
+                .position(|col| col.name == *c)
+                .and_then(|i| row.get(i))
+                .map(value::display)
+                .unwrap_or_default()
+        })
         .collect();
-    PgError::new("23505", format!("duplicate key value violates unique constraint \"{name}\""))
-        .details(format!("Key ({})=({}) already exists.", cols.join(", "), vals.join(", ")))
+    PgError::new("23505", format!("duplicate key value violates unique constraint \"{name}\"")).details(format!(
+        "Key ({})=({}) already exists.",
+        cols.join(", "),
+        vals.join(", ")
+    ))
 }
 
 fn quote_ident(s: &str) -> String {
@@ -115,7 +135,9 @@ fn quote_ident(s: &str) -> String {
 fn foreign_key_violation(conn: &Connection, table: &Table, row: &[Value]) -> Result<PgError, RestError> {
     let mut stmt = conn.prepare_cached(&format!("PRAGMA foreign_key_list({})", quote_ident(table.name)))?;
     let fks: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?.unwrap_or_default())))?
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?.unwrap_or_default()))
+        })?
         .collect::<Result<_, _>>()?;
     for (parent, from, to) in fks {
         let Some(i) = table.columns.iter().position(|c| c.name == from) else { continue };
@@ -129,7 +151,10 @@ fn foreign_key_violation(conn: &Connection, table: &Table, row: &[Value]) -> Res
         if found == 0 {
             return Ok(PgError::new(
                 "23503",
-                format!("insert or update on table \"{}\" violates foreign key constraint \"{}_{from}_fkey\"", table.name, table.name),
+                format!(
+                    "insert or update on table \"{}\" violates foreign key constraint \"{}_{from}_fkey\"",
+                    table.name, table.name
+                ),
             )
             .details(format!("Key ({from})=({}) is not present in table \"{parent}\".", value::display(v))));
         }
@@ -145,20 +170,44 @@ mod tests {
     #[test]
     fn not_null_comes_before_check_and_names_the_column() {
         let t = schema::table("room_members").expect("table");
-        let row = vec![Value::Text("r".into()), Value::Null, Value::Text("boss".into()), Value::Text("now".into()), Value::Null];
+        let row = vec![
+            Value::Text("r".into()),
+            Value::Null,
+            Value::Text("boss".into()),
+            Value::Text("now".into()),
+            Value::Null,
+        ];
         let e = check_row(t, &row).expect_err("user_id is null");
         assert_eq!(e.code, "23502");
-        assert_eq!(e.message, "null value in column \"user_id\" of relation \"room_members\" violates not-null constraint");
+        assert_eq!(
+            e.message,
+            "null value in column \"user_id\" of relation \"room_members\" violates not-null constraint"
+        );
         assert_eq!(e.details.as_deref(), Some("Failing row contains (r, null, boss, now, null)."));
-        let row = vec![Value::Text("r".into()), Value::Text("u".into()), Value::Text("boss".into()), Value::Text("now".into()), Value::Null];
+        let row = vec![
+            Value::Text("r".into()),
+            Value::Text("u".into()),
+            Value::Text("boss".into()),
+            Value::Text("now".into()),
+            Value::Null,
+        ];
         let e = check_row(t, &row).expect_err("role is not in the list");
-        assert_eq!((e.code, e.message.as_str()), ("23514", "new row for relation \"room_members\" violates check constraint \"room_members_role_check\""));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("23514", "new row for relation \"room_members\" violates check constraint \"room_members_role_check\"")
+        );
     }
 
     #[test]
     fn unique_messages_name_the_key() {
         let t = schema::table("room_members").expect("table");
-        let row = vec![Value::Text("r".into()), Value::Text("u".into()), Value::Text("member".into()), Value::Null, Value::Null];
+        let row = vec![
+            Value::Text("r".into()),
+            Value::Text("u".into()),
+            Value::Text("member".into()),
+            Value::Null,
+            Value::Null,
+        ];
         let e = unique_violation(t, "UNIQUE constraint failed: room_members.room_id, room_members.user_id", &row);
         assert_eq!(e.message, "duplicate key value violates unique constraint \"room_members_pkey\"");
         assert_eq!(e.details.as_deref(), Some("Key (room_id, user_id)=(r, u) already exists."));

@@ -40,7 +40,8 @@ pub async fn handle(ctx: Ctx, table: &'static Table) -> Result<Response, RestErr
             if singular && rowids.len() != 1 {
                 return Err(RestError::NotSingular(rowids.len()));
             }
-            let before = if ret == Return::Representation { rows_by_rowid(tx, table, &selection, &rowids)? } else { Vec::new() };
+            let before =
+                if ret == Return::Representation { rows_by_rowid(tx, table, &selection, &rowids)? } else { Vec::new() };
             let sql = format!("DELETE FROM \"{}\" WHERE rowid = ?1", table.name);
             for id in &rowids {
                 tx.prepare_cached(&sql)?.execute([Value::Integer(*id)])?;

@@ -56,7 +56,10 @@ impl PgError {
 
     /// `42501`: an upsert met an existing row the caller may not update.
     pub fn rls_using(table: &str) -> PgError {
-        PgError::new("42501", format!("new row violates row-level security policy (USING expression) for table \"{table}\""))
+        PgError::new(
+            "42501",
+            format!("new row violates row-level security policy (USING expression) for table \"{table}\""),
+        )
     }
 
     /// `42501`: the role lacks a (column) privilege on the table.
@@ -177,7 +180,12 @@ pub fn pg_status(code: &str, authed: bool) -> StatusCode {
         "57P01" => 503,
         "P0001" => 400,
         c if c.starts_with("08") || c.starts_with("53") => 503,
-        c if ["09", "25", "2D", "38", "39", "3B", "40", "54", "55", "57", "58", "F0", "HV", "P0", "XX"].iter().any(|p| c.starts_with(p)) => 500,
+        c if ["09", "25", "2D", "38", "39", "3B", "40", "54", "55", "57", "58", "F0", "HV", "P0", "XX"]
+            .iter()
+            .any(|p| c.starts_with(p)) =>
+        {
+            500
+        }
         c if c.starts_with("0L") || c.starts_with("0P") || c.starts_with("28") => 403,
         _ => 400,
     };

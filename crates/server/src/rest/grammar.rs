@@ -47,7 +47,8 @@ impl CmpOp {
 
 /// Operators PostgREST has that make no sense on this schema's types or need Postgres
 /// features SQLite lacks (regular expressions, ranges, arrays).
-const UNSUPPORTED_OPERATORS: &[&str] = &["cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj", "match", "imatch", "isdistinct"];
+const UNSUPPORTED_OPERATORS: &[&str] =
+    &["cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj", "match", "imatch", "isdistinct"];
 
 /// The right-hand side of `is.`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -322,7 +323,9 @@ impl Parser {
 
     fn no_json_path(&self) -> Result<(), RestError> {
         if self.looking_at("->") {
-            return Err(RestError::NotImplemented("JSON path operators (-> and ->>) are not available: no column is JSON".into()));
+            return Err(RestError::NotImplemented(
+                "JSON path operators (-> and ->>) are not available: no column is JSON".into(),
+            ));
         }
         Ok(())
     }
@@ -370,7 +373,11 @@ impl Parser {
             let ident: String = self.chars[start..self.pos].iter().collect();
             if ident.trim().is_empty() {
                 self.pos = start;
-                return Err(self.fail(if name.is_empty() { "field name (* or [a..z0..9_$])" } else { "letter or digit" }));
+                return Err(self.fail(if name.is_empty() {
+                    "field name (* or [a..z0..9_$])"
+                } else {
+                    "letter or digit"
+                }));
             }
             name.push_str(ident.trim());
             if self.peek() == Some('-') && self.peek_at(1) != Some('>') {
@@ -403,7 +410,9 @@ impl Parser {
         }
         self.no_json_path()?;
         if self.looking_at("::") {
-            return Err(RestError::NotImplemented("casts in select (::type) are not available in the local backend".into()));
+            return Err(RestError::NotImplemented(
+                "casts in select (::type) are not available in the local backend".into(),
+            ));
         }
         Ok(SelectItem::Field { alias, name })
     }
@@ -561,7 +570,9 @@ impl Parser {
         }
         self.pos = save;
         if self.at_end() || matches!(self.peek(), Some(')') | Some(',')) {
-            return Err(self.fail("field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)"));
+            return Err(
+                self.fail("field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)")
+            );
         }
         let field = self.field_name()?;
         self.no_json_path()?;
@@ -620,15 +631,30 @@ mod tests {
 
     #[test]
     fn logic_trees_nest_and_quote() {
-        let t = parse_logic("or", "(a.eq.1,and(b.gt.2,c.not.is.null),not.or(d.eq.\"x,y)\",e.in.(1,2)))").expect("parses");
+        let t =
+            parse_logic("or", "(a.eq.1,and(b.gt.2,c.not.is.null),not.or(d.eq.\"x,y)\",e.in.(1,2)))").expect("parses");
         let LogicTree::Group { negated: false, op: LogicOp::Or, children } = t else { panic!("group") };
         assert_eq!(children.len(), 3);
         assert_eq!(children[0], LogicTree::Filter(Filter { field: "a".into(), expr: cmp(CmpOp::Eq, "1") }));
         let LogicTree::Group { op: LogicOp::And, children: inner, .. } = &children[1] else { panic!("and") };
-        assert_eq!(inner[1], LogicTree::Filter(Filter { field: "c".into(), expr: OpExpr { negated: true, op: Operation::Is(Tri::Null) } }));
-        let LogicTree::Group { negated: true, op: LogicOp::Or, children: inner } = &children[2] else { panic!("not.or") };
+        assert_eq!(
+            inner[1],
+            LogicTree::Filter(Filter {
+                field: "c".into(),
+                expr: OpExpr { negated: true, op: Operation::Is(Tri::Null) }
+            })
+        );
+        let LogicTree::Group { negated: true, op: LogicOp::Or, children: inner } = &children[2] else {
+            panic!("not.or")
+        };
         assert_eq!(inner[0], LogicTree::Filter(Filter { field: "d".into(), expr: cmp(CmpOp::Eq, "x,y)") }));
-        assert_eq!(inner[1], LogicTree::Filter(Filter { field: "e".into(), expr: OpExpr { negated: false, op: Operation::In(vec!["1".into(), "2".into()]) } }));
+        assert_eq!(
+            inner[1],
+            LogicTree::Filter(Filter {
+                field: "e".into(),
+                expr: OpExpr { negated: false, op: Operation::In(vec!["1".into(), "2".into()]) }
+            })
+        );
         let t = parse_logic("not.and", "(a.eq.1)").expect("parses");
         assert!(matches!(t, LogicTree::Group { negated: true, op: LogicOp::And, .. }));
     }
@@ -676,6 +702,9 @@ mod tests {
     #[test]
     fn column_lists_accept_quotes() {
         assert_eq!(parse_columns("columns", "\"a\",\"b\"").expect("parses"), vec!["a".to_string(), "b".to_string()]);
-        assert_eq!(parse_columns("on_conflict", "room_id, user_id").expect("parses"), vec!["room_id".to_string(), "user_id".to_string()]);
+        assert_eq!(
+            parse_columns("on_conflict", "room_id, user_id").expect("parses"),
+            vec!["room_id".to_string(), "user_id".to_string()]
+        );
     }
 }

@@ -68,7 +68,9 @@ fn objects(body: &[u8]) -> Result<Vec<Map<String, Json>>, RestError> {
     };
     match json_body(body)? {
         Json::Object(o) => Ok(vec![o]),
-        Json::Array(items) => items.into_iter().map(|i| if let Json::Object(o) = i { Ok(o) } else { Err(not_objects()) }).collect(),
+        Json::Array(items) => {
+            items.into_iter().map(|i| if let Json::Object(o) = i { Ok(o) } else { Err(not_objects()) }).collect()
+        }
         _ => Err(not_objects()),
     }
 }
@@ -83,7 +85,9 @@ fn conflict_target(table: &'static Table, on_conflict: Option<&str>) -> Result<V
         None => Ok(table.primary_key.iter().filter_map(|k| table.column(k)).collect()),
         Some(s) => grammar::parse_columns("on_conflict", s)?
             .iter()
-            .map(|n| table.column(n).ok_or_else(|| PgError::new("42703", format!("column \"{n}\" does not exist")).into()))
+            .map(|n| {
+                table.column(n).ok_or_else(|| PgError::new("42703", format!("column \"{n}\" does not exist")).into())
+            })
             .collect(),
     }
 }
@@ -150,7 +154,9 @@ pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Resp
     let merge_cols: Vec<&'static Column> = sent
         .iter()
         .copied()
-        .filter(|c| !target.iter().any(|t| t.name == c.name) && !matches!(c.fill, Fill::Serial | Fill::ServerNow | Fill::Touch))
+        .filter(|c| {
+            !target.iter().any(|t| t.name == c.name) && !matches!(c.fill, Fill::Serial | Fill::ServerNow | Fill::Touch)
+        })
         .collect();
     if resolution == Some(Resolution::MergeDuplicates)
         && ctx.role != Role::ServiceRole
@@ -241,7 +247,9 @@ pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Resp
     let mut reply = Reply::new(StatusCode::CREATED).applied(&ctx.prefs.applied);
     match ret {
         Return::Representation => {
-            reply = reply.header(header::CONTENT_RANGE, content_range(0, written.len(), total)).body(rows_body(written, accept)?, accept);
+            reply = reply
+                .header(header::CONTENT_RANGE, content_range(0, written.len(), total))
+                .body(rows_body(written, accept)?, accept);
         }
         Return::HeadersOnly => {
             if let Some(row) = written.first() {
@@ -261,7 +269,13 @@ fn location_value(v: &Json) -> String {
         other => other.to_string(),
     };
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -272,7 +286,12 @@ struct Existing {
 
 /// The stored row an upsert's target values hit, if any (NULLs and server-assigned values
 /// never conflict).
-fn find_conflict(conn: &Connection, table: &Table, target: &[&Column], row: &[Value]) -> Result<Option<Existing>, RestError> {
+fn find_conflict(
+    conn: &Connection,
+    table: &Table,
+    target: &[&Column],
+    row: &[Value],
+) -> Result<Option<Existing>, RestError> {
     let mut params = Vec::with_capacity(target.len());
     let mut conds = Vec::with_capacity(target.len());
     for c in target {
@@ -302,7 +321,8 @@ fn merge(
             return Err(PgError::rls_using(table.name).into());
         }
     }
-    let stored = stored_rows(conn, table, &format!(" WHERE \"{}\".rowid = ?", table.name), &[Value::Integer(existing.rowid)])?;
+    let stored =
+        stored_rows(conn, table, &format!(" WHERE \"{}\".rowid = ?", table.name), &[Value::Integer(existing.rowid)])?;
     let Some(old) = stored.into_iter().next() else { return Ok(()) };
     let mut new = old.values;
     let mut set: Vec<usize> = Vec::new();
@@ -324,10 +344,13 @@ fn merge(
     if set.is_empty() {
         return Ok(());
     }
-    let assignments: Vec<String> = set.iter().enumerate().map(|(n, i)| format!("\"{}\" = ?{}", table.columns[*i].name, n + 1)).collect();
+    let assignments: Vec<String> =
+        set.iter().enumerate().map(|(n, i)| format!("\"{}\" = ?{}", table.columns[*i].name, n + 1)).collect();
     let sql = format!("UPDATE \"{}\" SET {} WHERE rowid = ?{}", table.name, assignments.join(", "), set.len() + 1);
     let mut params: Vec<Value> = set.iter().map(|i| new[*i].clone()).collect();
     params.push(Value::Integer(existing.rowid));
-    conn.prepare_cached(&sql)?.execute(params_from_iter(params.iter())).map_err(|e| map_write_error(e, conn, table, &new))?;
+    conn.prepare_cached(&sql)?
+        .execute(params_from_iter(params.iter()))
+        .map_err(|e| map_write_error(e, conn, table, &new))?;
     Ok(())
 }

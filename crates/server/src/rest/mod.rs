@@ -103,14 +103,20 @@ fn jwt_error(token: &str, e: JwtError) -> RestError {
 
 /// Reads the body, refusing it as soon as it is over [`BODY_LIMIT`].
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, RestError> {
-    let declared = headers.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(RestError::PayloadTooLarge(BODY_LIMIT));
     }
     let mut stream = body.into_data_stream();
     let mut buf = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| RestError::InvalidBody { message: "Could not read the request body".into(), details: Some(e.to_string()) })?;
+        let chunk = chunk.map_err(|e| RestError::InvalidBody {
+            message: "Could not read the request body".into(),
+            details: Some(e.to_string()),
+        })?;
         if buf.len() + chunk.len() > BODY_LIMIT {
             return Err(RestError::PayloadTooLarge(BODY_LIMIT));
         }
@@ -222,5 +228,6 @@ async fn invalid_path(State(state): State<Arc<AppState>>, headers: HeaderMap, Ra
 
 /// The JSON body of a write: an object or an array of objects (`PGRST102` otherwise).
 fn json_body(body: &[u8]) -> Result<serde_json::Value, RestError> {
-    serde_json::from_slice(body).map_err(|_| RestError::InvalidBody { message: "Empty or invalid json".into(), details: None })
+    serde_json::from_slice(body)
+        .map_err(|_| RestError::InvalidBody { message: "Empty or invalid json".into(), details: None })
 }

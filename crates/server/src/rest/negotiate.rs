@@ -96,7 +96,9 @@ pub fn accept(headers: &HeaderMap) -> Result<Accept, RestError> {
             continue;
         }
         match media.as_str() {
-            "*/*" | "application/*" | "application/json" | "application/vnd.pgrst.array+json" => return Ok(Accept::Json),
+            "*/*" | "application/*" | "application/json" | "application/vnd.pgrst.array+json" => {
+                return Ok(Accept::Json)
+            }
             "application/vnd.pgrst.object+json" | "application/vnd.pgrst.object" => return Ok(Accept::Object),
             _ => offered.push(media),
         }
@@ -157,13 +159,20 @@ mod tests {
 
     #[test]
     fn prefer_values_combine_across_headers() {
-        let p = prefs(&headers(&[("prefer", "resolution=merge-duplicates, return=representation"), ("prefer", "count=exact")])).expect("ok");
+        let p = prefs(&headers(&[
+            ("prefer", "resolution=merge-duplicates, return=representation"),
+            ("prefer", "count=exact"),
+        ]))
+        .expect("ok");
         assert_eq!(p.ret, Some(Return::Representation));
         assert_eq!(p.resolution, Some(Resolution::MergeDuplicates));
         assert!(p.count);
         assert_eq!(p.applied, vec!["resolution=merge-duplicates", "return=representation", "count=exact"]);
         assert!(prefs(&headers(&[("prefer", "bogus=1")])).is_ok());
-        assert!(matches!(prefs(&headers(&[("prefer", "handling=strict, bogus=1")])), Err(RestError::InvalidPreferences(_))));
+        assert!(matches!(
+            prefs(&headers(&[("prefer", "handling=strict, bogus=1")])),
+            Err(RestError::InvalidPreferences(_))
+        ));
     }
 
     #[test]

@@ -18,8 +18,27 @@ use super::error::RestError;
 
 /// Operators PostgREST knows (for classification; which ones this backend can evaluate is
 /// decided when the filter is resolved).
-pub const OPERATORS: &[&str] =
-    &["eq", "gte", "gt", "lte", "lt", "neq", "like", "ilike", "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj", "match", "imatch", "isdistinct"];
+pub const OPERATORS: &[&str] = &[
+    "eq",
+    "gte",
+    "gt",
+    "lte",
+    "lt",
+    "neq",
+    "like",
+    "ilike",
+    "cs",
+    "cd",
+    "ov",
+    "sl",
+    "sr",
+    "nxr",
+    "nxl",
+    "adj",
+    "match",
+    "imatch",
+    "isdistinct",
+];
 /// Full-text search operators.
 pub const FTS_OPERATORS: &[&str] = &["fts", "plfts", "phfts", "wfts"];
 
@@ -60,15 +79,13 @@ fn decode_component(s: &str) -> Result<String, RestError> {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;
@@ -190,7 +207,10 @@ mod tests {
         .expect("parses");
         assert_eq!(q.select.as_deref(), Some("id"));
         assert_eq!(q.filters, vec![("id".to_string(), "eq.1".to_string())]);
-        assert_eq!(q.logic, vec![("or".to_string(), "(a.eq.1)".to_string()), ("not.and".to_string(), "(b.eq.2)".to_string())]);
+        assert_eq!(
+            q.logic,
+            vec![("or".to_string(), "(a.eq.1)".to_string()), ("not.and".to_string(), "(b.eq.2)".to_string())]
+        );
         assert_eq!(q.order.as_deref(), Some("id.desc"));
         assert_eq!((q.limit.as_deref(), q.offset.as_deref()), (Some("5"), Some("2")));
         assert_eq!(q.args, vec![("plain".to_string(), "value".to_string())]);

@@ -62,13 +62,28 @@ impl Selection {
 /// A row condition with typed values.
 #[derive(Debug, Clone)]
 pub enum Cond {
-    Cmp { col: &'static Column, op: &'static str, value: Value },
+    Cmp {
+        col: &'static Column,
+        op: &'static str,
+        value: Value,
+    },
     /// Case-sensitive pattern (`like`), as a GLOB pattern.
-    Glob { col: &'static Column, pattern: String },
+    Glob {
+        col: &'static Column,
+        pattern: String,
+    },
     /// Case-insensitive pattern (`ilike`), as a LIKE pattern with `\` escapes.
-    Like { col: &'static Column, pattern: String },
-    In { col: &'static Column, values: Vec<Value> },
-    IsNull { col: &'static Column },
+    Like {
+        col: &'static Column,
+        pattern: String,
+    },
+    In {
+        col: &'static Column,
+        values: Vec<Value>,
+    },
+    IsNull {
+        col: &'static Column,
+    },
     Not(Box<Cond>),
     All(Vec<Cond>),
     Any(Vec<Cond>),
@@ -318,8 +333,11 @@ mod tests {
     #[test]
     fn filters_render_with_bound_values_only() {
         let t = table("chat_messages");
-        let q = query(t, "content=eq.x'); DROP TABLE chat_messages; --&or=(type.eq.text,and(edited_at.is.null,content.ilike.*hi*))")
-            .expect("resolves");
+        let q = query(
+            t,
+            "content=eq.x'); DROP TABLE chat_messages; --&or=(type.eq.text,and(edited_at.is.null,content.ilike.*hi*))",
+        )
+        .expect("resolves");
         let mut params = Vec::new();
         let sql = where_sql(t, &q.conds, &[Some("1".into())], &mut params);
         assert_eq!(
@@ -335,7 +353,9 @@ mod tests {
         let t = table("challenges");
         for qs in ["nope=eq.1", "order=nope.desc", "or=(nope.eq.1)"] {
             match query(t, qs) {
-                Err(RestError::Pg(e)) => assert_eq!((e.code, e.message.as_str()), ("42703", "column challenges.nope does not exist"), "{qs}"),
+                Err(RestError::Pg(e)) => {
+                    assert_eq!((e.code, e.message.as_str()), ("42703", "column challenges.nope does not exist"), "{qs}")
+                }
                 other => panic!("{qs}: {other:?}"),
             }
         }

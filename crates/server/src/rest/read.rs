@@ -59,7 +59,8 @@ pub async fn handle(ctx: Ctx, table: &'static Table, head: bool) -> Result<Respo
             } else {
                 None
             };
-            let mut sql = format!("SELECT {} FROM \"{}\"{filter}{}", selection.sql(table), table.name, query.order_sql(table));
+            let mut sql =
+                format!("SELECT {} FROM \"{}\"{filter}{}", selection.sql(table), table.name, query.order_sql(table));
             if limit.is_some() || offset > 0 {
                 sql.push_str(" LIMIT ? OFFSET ?");
                 params.push(Value::Integer(limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)).unwrap_or(-1)));

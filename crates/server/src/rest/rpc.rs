@@ -59,10 +59,16 @@ pub async fn handle(ctx: Ctx, name: String, method: Method, body: Bytes) -> Resu
         .db
         .read(move |conn| -> Result<(i64, i64, i64), RestError> {
             let tx = conn.unchecked_transaction()?;
-            let one = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<i64, RestError> { Ok(tx.prepare_cached(sql)?.query_row(p, |r| r.get(0))?) };
-            let active = one("SELECT count(DISTINCT \"user_id\") FROM \"user_activities\" WHERE \"created_at\" >= ?1", &[&since])?;
+            let one = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<i64, RestError> {
+                Ok(tx.prepare_cached(sql)?.query_row(p, |r| r.get(0))?)
+            };
+            let active = one(
+                "SELECT count(DISTINCT \"user_id\") FROM \"user_activities\" WHERE \"created_at\" >= ?1",
+                &[&since],
+            )?;
             let challenges = one("SELECT count(*) FROM \"challenges\" WHERE \"status\" <> 'draft'", &[])?;
-            let submissions = one("SELECT count(*) FROM \"challenge_submissions\" WHERE \"created_at\" >= ?1", &[&since])?;
+            let submissions =
+                one("SELECT count(*) FROM \"challenge_submissions\" WHERE \"created_at\" >= ?1", &[&since])?;
             Ok((active, challenges, submissions))
         })
         .await?;

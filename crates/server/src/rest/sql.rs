@@ -28,7 +28,12 @@ pub type JsonRow = Map<String, Json>;
 
 /// Runs `sql` (whose result columns are `selection`'s, after `skip` leading ones) and turns
 /// each row into a JSON object.
-pub fn json_rows(conn: &Connection, sql: &str, params: &[Value], selection: &Selection) -> Result<Vec<JsonRow>, RestError> {
+pub fn json_rows(
+    conn: &Connection,
+    sql: &str,
+    params: &[Value],
+    selection: &Selection,
+) -> Result<Vec<JsonRow>, RestError> {
     let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = stmt.query(params_from_iter(params.iter()))?;
     let mut out = Vec::new();
@@ -48,7 +53,12 @@ pub fn json_row(row: &rusqlite::Row<'_>, selection: &Selection, skip: usize) -> 
 }
 
 /// The selected columns of the rows with these rowids, in that order.
-pub fn rows_by_rowid(conn: &Connection, table: &Table, selection: &Selection, rowids: &[i64]) -> Result<Vec<JsonRow>, RestError> {
+pub fn rows_by_rowid(
+    conn: &Connection,
+    table: &Table,
+    selection: &Selection,
+    rowids: &[i64],
+) -> Result<Vec<JsonRow>, RestError> {
     let sql = format!("SELECT {} FROM \"{}\" WHERE rowid = ?1", selection.sql(table), table.name);
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut out = Vec::with_capacity(rowids.len());
@@ -64,7 +74,8 @@ pub fn rows_by_rowid(conn: &Connection, table: &Table, selection: &Selection, ro
 /// Whether `pred` holds for a row given as values in the table's column order, evaluated
 /// against the table as it is now (see the module doc).
 pub fn row_passes(conn: &Connection, table: &Table, pred: &str, row: &[Value]) -> Result<bool, RestError> {
-    let cols: Vec<String> = table.columns.iter().enumerate().map(|(i, c)| format!("?{} AS \"{}\"", i + 1, c.name)).collect();
+    let cols: Vec<String> =
+        table.columns.iter().enumerate().map(|(i, c)| format!("?{} AS \"{}\"", i + 1, c.name)).collect();
     let sql = format!("SELECT COALESCE(({pred}), 0) FROM (SELECT {}) AS \"{}\"", cols.join(", "), table.name);
     let mut stmt = conn.prepare_cached(&sql)?;
     let ok: i64 = stmt.query_row(params_from_iter(row.iter()), |r| r.get(0))?;
@@ -89,7 +100,12 @@ pub struct StoredRow {
 }
 
 /// Reads whole rows (`SELECT rowid, every column … <tail>`), e.g. the targets of an update.
-pub fn stored_rows(conn: &Connection, table: &Table, tail: &str, params: &[Value]) -> Result<Vec<StoredRow>, RestError> {
+pub fn stored_rows(
+    conn: &Connection,
+    table: &Table,
+    tail: &str,
+    params: &[Value],
+) -> Result<Vec<StoredRow>, RestError> {
     let cols: Vec<String> = table.columns.iter().map(|c| format!("\"{}\".\"{}\"", table.name, c.name)).collect();
     let sql = format!("SELECT \"{}\".rowid, {} FROM \"{}\"{tail}", table.name, cols.join(", "), table.name);
     let mut stmt = conn.prepare_cached(&sql)?;

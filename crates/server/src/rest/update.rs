@@ -55,10 +55,19 @@ pub fn window_sql(query: &Query, params: &mut Vec<Value>) -> String {
 }
 
 /// The response of an update or delete that wrote `n` rows.
-pub fn mutation_reply(ret: Return, rows: Vec<JsonRow>, n: usize, accept: Accept, count: bool, applied: &[String]) -> Result<Response, RestError> {
+pub fn mutation_reply(
+    ret: Return,
+    rows: Vec<JsonRow>,
+    n: usize,
+    accept: Accept,
+    count: bool,
+    applied: &[String],
+) -> Result<Response, RestError> {
     let total = count.then_some(n as u64);
     let reply = if ret == Return::Representation {
-        Reply::new(StatusCode::OK).header(header::CONTENT_RANGE, content_range(0, rows.len(), total)).body(rows_body(rows, accept)?, accept)
+        Reply::new(StatusCode::OK)
+            .header(header::CONTENT_RANGE, content_range(0, rows.len(), total))
+            .body(rows_body(rows, accept)?, accept)
     } else {
         Reply::new(StatusCode::NO_CONTENT).header(header::CONTENT_RANGE, content_range(0, 0, total))
     };
@@ -68,7 +77,10 @@ pub fn mutation_reply(ret: Return, rows: Vec<JsonRow>, n: usize, accept: Accept,
 pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Response, RestError> {
     refuse_append_only(table)?;
     let Json::Object(obj) = json_body(&body)? else {
-        return Err(RestError::InvalidBody { message: "Empty or invalid json".into(), details: Some("the body of a PATCH must be a JSON object".into()) });
+        return Err(RestError::InvalidBody {
+            message: "Empty or invalid json".into(),
+            details: Some("the body of a PATCH must be a JSON object".into()),
+        });
     };
     let mut set: Vec<(usize, Value)> = Vec::new();
     for (name, v) in &obj {
@@ -132,12 +144,19 @@ pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Resp
             for (_, new) in &versions {
                 check_row(table, new)?;
             }
-            let assignments: Vec<String> = set.iter().enumerate().map(|(n, (i, _))| format!("\"{}\" = ?{}", table.columns[*i].name, n + 1)).collect();
-            let sql = format!("UPDATE \"{}\" SET {} WHERE rowid = ?{}", table.name, assignments.join(", "), set.len() + 1);
+            let assignments: Vec<String> = set
+                .iter()
+                .enumerate()
+                .map(|(n, (i, _))| format!("\"{}\" = ?{}", table.columns[*i].name, n + 1))
+                .collect();
+            let sql =
+                format!("UPDATE \"{}\" SET {} WHERE rowid = ?{}", table.name, assignments.join(", "), set.len() + 1);
             for (rowid, new) in &versions {
                 let mut p: Vec<Value> = set.iter().map(|(_, v)| v.clone()).collect();
                 p.push(Value::Integer(*rowid));
-                tx.prepare_cached(&sql)?.execute(params_from_iter(p.iter())).map_err(|e| map_write_error(e, tx, table, new))?;
+                tx.prepare_cached(&sql)?
+                    .execute(params_from_iter(p.iter()))
+                    .map_err(|e| map_write_error(e, tx, table, new))?;
             }
             if singular && versions.len() != 1 {
                 return Err(RestError::NotSingular(versions.len()));

@@ -35,7 +35,8 @@ pub fn from_text(col: &Column, text: &str) -> Result<Value, PgError> {
     match col.ty {
         ColType::Text => {
             if text.contains('\0') {
-                return Err(PgError::new("22P05", "unsupported Unicode escape sequence").details("\\u0000 cannot be converted to text."));
+                return Err(PgError::new("22P05", "unsupported Unicode escape sequence")
+                    .details("\\u0000 cannot be converted to text."));
             }
             Ok(Value::Text(text.to_string()))
         }
@@ -51,7 +52,8 @@ pub fn from_text(col: &Column, text: &str) -> Result<Value, PgError> {
             if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(invalid_syntax(col.ty, text));
             }
-            let out_of_range = || PgError::new("22003", format!("value \"{text}\" is out of range for type {}", pg_type_name(col.ty)));
+            let out_of_range =
+                || PgError::new("22003", format!("value \"{text}\" is out of range for type {}", pg_type_name(col.ty)));
             let n: i64 = t.parse().map_err(|_| out_of_range())?;
             if col.ty == ColType::Int4 && i32::try_from(n).is_err() {
                 return Err(out_of_range());
@@ -169,9 +171,15 @@ mod tests {
     fn uuids_are_canonicalised_or_refused() {
         let u = "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11";
         assert_eq!(from_text(&col(ColType::Uuid), u), Ok(Value::Text(u.to_lowercase())));
-        assert_eq!(from_text(&col(ColType::Uuid), "a0eebc999c0b4ef8bb6d6bb9bd380a11"), Ok(Value::Text(u.to_lowercase())));
+        assert_eq!(
+            from_text(&col(ColType::Uuid), "a0eebc999c0b4ef8bb6d6bb9bd380a11"),
+            Ok(Value::Text(u.to_lowercase()))
+        );
         let e = from_text(&col(ColType::Uuid), "x'; DROP TABLE t; --").expect_err("not a uuid");
-        assert_eq!((e.code, e.message.as_str()), ("22P02", "invalid input syntax for type uuid: \"x'; DROP TABLE t; --\""));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22P02", "invalid input syntax for type uuid: \"x'; DROP TABLE t; --\"")
+        );
     }
 
     #[test]
@@ -192,7 +200,10 @@ mod tests {
             Ok(Value::Text("2026-01-02T03:04:05.000000+00:00".into()))
         );
         let e = from_text(&col(ColType::Timestamptz), "soon").expect_err("bad");
-        assert_eq!((e.code, e.message.as_str()), ("22007", "invalid input syntax for type timestamp with time zone: \"soon\""));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            ("22007", "invalid input syntax for type timestamp with time zone: \"soon\"")
+        );
     }
 
     #[test]

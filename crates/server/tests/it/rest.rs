@@ -27,7 +27,14 @@ impl Resp {
     }
 }
 
-async fn send(ts: &TestServer, method: Method, path: &str, bearer: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Resp {
+async fn send(
+    ts: &TestServer,
+    method: Method,
+    path: &str,
+    bearer: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Resp {
     let mut req = ts.rest(method, path, bearer);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -81,7 +88,13 @@ async fn world() -> World {
     let sara = ts.user("sara").await;
     let room = uuid();
     let s = svc(&ts);
-    create(&ts, "chat_rooms", &s, json!({"id": room, "name": "layla & omar", "kind": "direct", "created_by": layla.id})).await;
+    create(
+        &ts,
+        "chat_rooms",
+        &s,
+        json!({"id": room, "name": "layla & omar", "kind": "direct", "created_by": layla.id}),
+    )
+    .await;
     create(
         &ts,
         "room_members",
@@ -270,7 +283,9 @@ async fn plus_in_the_query_string_is_a_space_and_percent_escapes_decode() {
     activities(&w).await;
     let r = get(&w.ts, "user_activities?select=kind&kind=eq.x+y", &w.omar.token).await;
     assert_eq!(kinds(&r), vec!["x y"], "form encoding: + is a space");
-    let r = get(&w.ts, "user_activities?select=kind&kind=in.%28beta%2C%22gamma%2Cdelta%22%29&order=id.desc", &w.omar.token).await;
+    let r =
+        get(&w.ts, "user_activities?select=kind&kind=in.%28beta%2C%22gamma%2Cdelta%22%29&order=id.desc", &w.omar.token)
+            .await;
     assert_eq!(kinds(&r), vec!["gamma,delta", "beta"]);
 }
 
@@ -278,12 +293,19 @@ async fn plus_in_the_query_string_is_a_space_and_percent_escapes_decode() {
 async fn values_that_look_like_sql_are_only_values() {
     let w = world().await;
     let evil = "'); DROP TABLE chat_messages; --";
-    let rows = create(&w.ts, "chat_messages", &w.omar.token, json!({"room_id": w.room, "user_id": w.omar.id, "content": evil})).await;
+    let rows = create(
+        &w.ts,
+        "chat_messages",
+        &w.omar.token,
+        json!({"room_id": w.room, "user_id": w.omar.id, "content": evil}),
+    )
+    .await;
     assert_eq!(rows[0]["content"], evil, "stored verbatim");
     let path = format!("chat_messages?select=content&content=eq.{}", urlencode(evil));
     let r = get(&w.ts, &path, &w.omar.token).await;
     assert_eq!(r.rows().len(), 1, "found by exact value: {}", r.body);
-    let r = get(&w.ts, &format!("chat_messages?or=(content.eq.\"{evil}\",content.eq.x)&select=content"), &w.omar.token).await;
+    let r = get(&w.ts, &format!("chat_messages?or=(content.eq.\"{evil}\",content.eq.x)&select=content"), &w.omar.token)
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = get(&w.ts, "chat_messages?id=eq.1%27%20OR%20%271%27=%271", &w.omar.token).await;
     assert_eq!((r.status, r.code()), (400, "22P02"), "a uuid column types the value");
@@ -314,7 +336,13 @@ async fn values_are_typed_by_their_column() {
     assert_eq!(r.rows().len(), 2);
     // Timestamps are normalised: an offset form compares correctly with stored UTC.
     let s = svc(&w.ts);
-    create(&w.ts, "challenges", &s, json!({"title": "deadline", "status": "open", "deadline": "2030-01-01T12:00:00Z", "created_by": w.layla.id})).await;
+    create(
+        &w.ts,
+        "challenges",
+        &s,
+        json!({"title": "deadline", "status": "open", "deadline": "2030-01-01T12:00:00Z", "created_by": w.layla.id}),
+    )
+    .await;
     let r = get(&w.ts, "challenges?select=title&deadline=eq.2030-01-01T14:00:00%2B02:00", t).await;
     assert_eq!(r.rows().len(), 1, "{}", r.body);
     let r = get(&w.ts, "challenges?select=title&deadline=gt.2030-01-01T13:00:00%2B02:00", t).await;
@@ -331,14 +359,24 @@ async fn bad_filter_syntax_is_pgrst100() {
     assert_eq!((r.status, r.code()), (400, "PGRST100"));
     assert_eq!(r.body["message"], "\"failed to parse filter (foo.1)\" (line 1, column 5)");
     assert_eq!(r.body["details"], "unknown single value operator foo");
-    for bad in ["id=in.(1,2", "or=(id.eq.1", "or=(id.eq.1,)", "order=id.up", "select=id,", "id=is.maybe", "not.or=id.eq.1"] {
+    for bad in
+        ["id=in.(1,2", "or=(id.eq.1", "or=(id.eq.1,)", "order=id.up", "select=id,", "id=is.maybe", "not.or=id.eq.1"]
+    {
         let r = get(&w.ts, &format!("user_activities?{bad}"), t).await;
         assert_eq!((r.status, r.code()), (400, "PGRST100"), "{bad}: {}", r.body);
         assert!(r.body["message"].as_str().unwrap_or("").starts_with("\"failed to parse"), "{bad}: {}", r.body);
     }
     // PostgREST would ignore a pair without an operator; here it is an error, so a typo
     // cannot widen a PATCH to every row.
-    let r = send(&w.ts, Method::PATCH, "chat_messages?content=eqq.hello", &svc(&w.ts), Some(json!({"content": "oops"})), &[]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        "chat_messages?content=eqq.hello",
+        &svc(&w.ts),
+        Some(json!({"content": "oops"})),
+        &[],
+    )
+    .await;
     assert_eq!((r.status, r.code()), (400, "PGRST100"), "{}", r.body);
     assert_eq!(get(&w.ts, "chat_messages?content=eq.oops", &svc(&w.ts)).await.rows().len(), 0);
     let r = get(&w.ts, "user_activities?kind=fts.x", t).await;
@@ -354,10 +392,19 @@ async fn bad_filter_syntax_is_pgrst100() {
 async fn order_sorts_by_several_columns_with_postgres_null_placement() {
     let w = world().await;
     let s = svc(&w.ts);
-    for (title, status, deadline) in
-        [("a", "open", Some("2030-01-02T00:00:00Z")), ("b", "open", None), ("c", "closed", Some("2030-01-01T00:00:00Z")), ("d", "closed", None)]
-    {
-        create(&w.ts, "challenges", &s, json!({"title": title, "status": status, "deadline": deadline, "created_by": w.layla.id})).await;
+    for (title, status, deadline) in [
+        ("a", "open", Some("2030-01-02T00:00:00Z")),
+        ("b", "open", None),
+        ("c", "closed", Some("2030-01-01T00:00:00Z")),
+        ("d", "closed", None),
+    ] {
+        create(
+            &w.ts,
+            "challenges",
+            &s,
+            json!({"title": title, "status": status, "deadline": deadline, "created_by": w.layla.id}),
+        )
+        .await;
     }
     let titles = |r: &Resp| r.rows().iter().map(|x| x["title"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>();
     let t = &w.omar.token;
@@ -381,12 +428,15 @@ async fn limit_offset_range_and_exact_count_shape_the_slice() {
     let r = get(&w.ts, "user_activities?order=id&limit=2", t).await;
     assert_eq!((r.status, r.rows().len()), (200, 2));
     assert_eq!(r.header("content-range"), Some("0-1/*"), "Content-Range is always sent on reads");
-    let r = send(&w.ts, Method::GET, "user_activities?order=id&limit=2&offset=1", t, None, &[("Prefer", "count=exact")]).await;
+    let r =
+        send(&w.ts, Method::GET, "user_activities?order=id&limit=2&offset=1", t, None, &[("Prefer", "count=exact")])
+            .await;
     assert_eq!(r.status, 206, "a partial slice with a known total is 206");
     assert_eq!(r.header("content-range"), Some("1-2/5"));
     let r = send(&w.ts, Method::GET, "user_activities?order=id", t, None, &[("Prefer", "count=exact")]).await;
     assert_eq!((r.status, r.header("content-range")), (200, Some("0-4/5")));
-    let r = send(&w.ts, Method::GET, "user_activities?order=id", t, None, &[("Range", "1-3"), ("Range-Unit", "items")]).await;
+    let r = send(&w.ts, Method::GET, "user_activities?order=id", t, None, &[("Range", "1-3"), ("Range-Unit", "items")])
+        .await;
     assert_eq!((r.rows().len(), r.header("content-range")), (3, Some("1-3/*")));
     let r = send(&w.ts, Method::GET, "user_activities?order=id&limit=2", t, None, &[("Range", "1-3")]).await;
     assert_eq!(r.header("content-range"), Some("1-1/*"), "limit (rows 0-1) and Range (1-3) intersect");
@@ -427,7 +477,12 @@ async fn single_object_accept_wants_exactly_one_row() {
 async fn head_returns_the_headers_without_a_body() {
     let w = world().await;
     activities(&w).await;
-    let resp = w.ts.rest(Method::HEAD, "user_activities?limit=2", &w.omar.token).header("Prefer", "count=exact").send().await.expect("answered");
+    let resp =
+        w.ts.rest(Method::HEAD, "user_activities?limit=2", &w.omar.token)
+            .header("Prefer", "count=exact")
+            .send()
+            .await
+            .expect("answered");
     assert_eq!(resp.status().as_u16(), 206);
     assert_eq!(resp.headers().get("content-range").and_then(|v| v.to_str().ok()), Some("0-1/5"));
     assert!(resp.bytes().await.expect("body").is_empty(), "HEAD has no body");
@@ -443,11 +498,22 @@ async fn insert_fills_server_columns_and_honours_return_modes() {
     let body = json!({"room_id": w.room, "user_id": w.omar.id, "content": "hi", "created_at": "1999-01-01T00:00:00Z"});
     let r = send(&w.ts, Method::POST, "chat_messages", t, Some(body.clone()), &[]).await;
     assert_eq!((r.status, &r.body), (201, &Value::Null), "default return=minimal: 201 without body");
-    let r = send(&w.ts, Method::POST, "chat_messages?select=content,created_at,type,id", t, Some(body), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::POST,
+        "chat_messages?select=content,created_at,type,id",
+        t,
+        Some(body),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_eq!(r.status, 201);
     let row = &r.rows()[0];
     assert_eq!(row.as_object().map(|o| o.len()), Some(4), "select= shapes the representation");
-    assert!(row["created_at"].as_str().is_some_and(|c| c.starts_with("20") && !c.starts_with("1999")), "server time wins: {row}");
+    assert!(
+        row["created_at"].as_str().is_some_and(|c| c.starts_with("20") && !c.starts_with("1999")),
+        "server time wins: {row}"
+    );
     assert_eq!(row["type"], "text", "column default");
     assert!(uuid::Uuid::parse_str(row["id"].as_str().unwrap_or("")).is_ok(), "random uuid default");
     let id = uuid();
@@ -462,7 +528,15 @@ async fn insert_fills_server_columns_and_honours_return_modes() {
     .await;
     assert_eq!(r.status, 201);
     assert_eq!(r.header("location"), Some(format!("/chat_messages?id=eq.{id}").as_str()));
-    let r = send(&w.ts, Method::POST, "user_activities", t, Some(json!({"user_id": w.omar.id, "kind": "x", "id": 999999})), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::POST,
+        "user_activities",
+        t,
+        Some(json!({"user_id": w.omar.id, "kind": "x", "id": 999999})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_ne!(r.rows()[0]["id"], 999999, "a server sequence ignores the client's value");
 }
 
@@ -485,7 +559,15 @@ async fn insert_array_with_different_keys_uses_defaults_for_missing_ones() {
     let cols = "chat_messages?columns=%22room_id%22,%22user_id%22,%22content%22,%22type%22";
     let r = send(&w.ts, Method::POST, cols, &w.omar.token, Some(body.clone()), &[]).await;
     assert_eq!((r.status, r.code()), (400, "23502"), "type is NOT NULL: {}", r.body);
-    let r = send(&w.ts, Method::POST, cols, &w.omar.token, Some(body), &[("Prefer", "missing=default, return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::POST,
+        cols,
+        &w.omar.token,
+        Some(body),
+        &[("Prefer", "missing=default, return=representation")],
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.rows()[1]["type"], "text");
     assert_eq!(r.header("preference-applied"), Some("missing=default, return=representation"));
@@ -530,22 +612,43 @@ async fn insert_errors_carry_postgres_codes_and_messages() {
     assert_eq!(r.body["message"], "invalid input syntax for type uuid: \"nope\"");
     let r = post(json!({"room_id": w.room, "user_id": w.omar.id, "content": "x", "type": "video"})).await;
     assert_eq!((r.status, r.code()), (400, "23514"));
-    assert_eq!(r.body["message"], "new row for relation \"chat_messages\" violates check constraint \"chat_messages_type_check\"");
+    assert_eq!(
+        r.body["message"],
+        "new row for relation \"chat_messages\" violates check constraint \"chat_messages_type_check\""
+    );
     assert!(r.body["details"].as_str().is_some_and(|d| d.starts_with("Failing row contains (")), "{}", r.body);
     let r = post(json!({"room_id": w.room, "user_id": w.omar.id, "content": null})).await;
     assert_eq!((r.status, r.code()), (400, "23502"));
-    assert_eq!(r.body["message"], "null value in column \"content\" of relation \"chat_messages\" violates not-null constraint");
+    assert_eq!(
+        r.body["message"],
+        "null value in column \"content\" of relation \"chat_messages\" violates not-null constraint"
+    );
     let ghost = uuid();
     let r = post(json!({"room_id": w.room, "user_id": w.omar.id, "content": "x", "reply_to": ghost})).await;
     assert_eq!((r.status, r.code()), (409, "23503"));
-    assert_eq!(r.body["message"], "insert or update on table \"chat_messages\" violates foreign key constraint \"chat_messages_reply_to_fkey\"");
+    assert_eq!(
+        r.body["message"],
+        "insert or update on table \"chat_messages\" violates foreign key constraint \"chat_messages_reply_to_fkey\""
+    );
     assert_eq!(r.body["details"], format!("Key (reply_to)=({ghost}) is not present in table \"chat_messages\"."));
-    let resp = w.ts.rest(Method::POST, "chat_messages", t).header("Content-Type", "application/json").body("{not json").send().await.expect("answered");
+    let resp =
+        w.ts.rest(Method::POST, "chat_messages", t)
+            .header("Content-Type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .expect("answered");
     let (status, body) = json_of(resp).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("PGRST102")));
     assert_eq!(body["message"], "Empty or invalid json");
     let big = "x".repeat(6 * 1024 * 1024);
-    let resp = w.ts.rest(Method::POST, "chat_messages", t).header("Content-Type", "application/json").body(big).send().await.expect("answered");
+    let resp =
+        w.ts.rest(Method::POST, "chat_messages", t)
+            .header("Content-Type", "application/json")
+            .body(big)
+            .send()
+            .await
+            .expect("answered");
     assert_eq!(resp.status().as_u16(), 413, "oversized body");
     let r = get(&w.ts, "chat_messages", &svc(&w.ts)).await;
     assert_eq!(r.rows().len(), 2, "none of the refused inserts left a row");
@@ -558,15 +661,25 @@ async fn upsert_merges_only_the_sent_columns_or_ignores_duplicates() {
     let before = get(&w.ts, &format!("room_members?room_id=eq.{}&user_id=eq.{}", w.room, w.layla.id), t).await;
     let joined = before.rows()[0]["joined_at"].clone();
     let merge = [("Prefer", "resolution=merge-duplicates, return=representation")];
-    let membership = |who: &TestUser| json!({"room_id": w.room, "user_id": who.id, "last_read_at": "2030-05-05T05:05:05Z"});
-    let r = send(&w.ts, Method::POST, "room_members?on_conflict=room_id,user_id", &w.layla.token, Some(membership(&w.layla)), &merge).await;
+    let membership =
+        |who: &TestUser| json!({"room_id": w.room, "user_id": who.id, "last_read_at": "2030-05-05T05:05:05Z"});
+    let r = send(
+        &w.ts,
+        Method::POST,
+        "room_members?on_conflict=room_id,user_id",
+        &w.layla.token,
+        Some(membership(&w.layla)),
+        &merge,
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let row = &r.rows()[0];
     assert_eq!(row["last_read_at"], "2030-05-05T05:05:05.000000+00:00");
     assert_eq!((row["role"].as_str(), &row["joined_at"]), (Some("admin"), &joined), "unsent columns keep their values");
     // As in Postgres, the proposed row must pass the INSERT rule even when it conflicts: omar
     // may not insert himself into a private room, so he cannot upsert his membership.
-    let r = send(&w.ts, Method::POST, "room_members?on_conflict=room_id,user_id", t, Some(membership(&w.omar)), &merge).await;
+    let r = send(&w.ts, Method::POST, "room_members?on_conflict=room_id,user_id", t, Some(membership(&w.omar)), &merge)
+        .await;
     assert_eq!((r.status, r.code()), (403, "42501"), "{}", r.body);
     // The idempotent retry of a message: ignore-duplicates keeps the first version.
     let id = uuid();
@@ -588,15 +701,31 @@ async fn upsert_merges_only_the_sent_columns_or_ignores_duplicates() {
 async fn upsert_target_must_be_a_unique_key() {
     let w = world().await;
     let doc = uuid();
-    create(&w.ts, "collaborative_documents", &w.layla.token, json!({"id": doc, "title": "plan", "created_by": w.layla.id})).await;
+    create(
+        &w.ts,
+        "collaborative_documents",
+        &w.layla.token,
+        json!({"id": doc, "title": "plan", "created_by": w.layla.id}),
+    )
+    .await;
     let id = uuid();
     let update = json!({"id": id, "document_id": doc, "user_id": w.layla.id, "update": "AAEC"});
     let ignore = [("Prefer", "resolution=ignore-duplicates, return=representation")];
-    let r = send(&w.ts, Method::POST, "document_updates?on_conflict=id", &w.layla.token, Some(update.clone()), &ignore).await;
+    let r = send(&w.ts, Method::POST, "document_updates?on_conflict=id", &w.layla.token, Some(update.clone()), &ignore)
+        .await;
     assert_eq!((r.status, r.rows().len()), (201, 1), "{}", r.body);
-    let r = send(&w.ts, Method::POST, "document_updates?on_conflict=id", &w.layla.token, Some(update.clone()), &ignore).await;
+    let r = send(&w.ts, Method::POST, "document_updates?on_conflict=id", &w.layla.token, Some(update.clone()), &ignore)
+        .await;
     assert_eq!((r.status, r.rows().len()), (201, 0), "the retry is a no-op");
-    let r = send(&w.ts, Method::POST, "document_updates?on_conflict=user_id", &w.layla.token, Some(update.clone()), &ignore).await;
+    let r = send(
+        &w.ts,
+        Method::POST,
+        "document_updates?on_conflict=user_id",
+        &w.layla.token,
+        Some(update.clone()),
+        &ignore,
+    )
+    .await;
     assert_eq!((r.status, r.code()), (400, "42P10"));
     let r = send(&w.ts, Method::POST, "document_updates", &w.layla.token, Some(update), &[]).await;
     assert_eq!((r.status, r.code()), (409, "23505"), "a plain insert of the same id is a unique violation");
@@ -655,7 +784,15 @@ async fn patch_changes_own_rows_and_silently_skips_others() {
     assert_eq!(r.status, 200);
     assert_eq!(r.body, json!([{"content": "layla edited", "edited_at": "2030-01-01T00:00:00.000000+00:00"}]));
     assert_eq!(r.header("content-range"), Some("0-0/1"));
-    let r = send(&w.ts, Method::PATCH, &path(""), &w.sara.token, Some(json!({"content": "vandal"})), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        &path(""),
+        &w.sara.token,
+        Some(json!({"content": "vandal"})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_eq!((r.status, &r.body), (200, &json!([])), "a non-member touches nothing, without an error");
 }
 
@@ -663,7 +800,9 @@ async fn patch_changes_own_rows_and_silently_skips_others() {
 async fn patch_refuses_columns_the_role_may_not_update() {
     let w = world().await;
     let path = format!("chat_messages?user_id=eq.{}", w.omar.id);
-    for body in [json!({"room_id": uuid()}), json!({"created_at": "2020-01-01T00:00:00Z"}), json!({"user_id": w.layla.id})] {
+    for body in
+        [json!({"room_id": uuid()}), json!({"created_at": "2020-01-01T00:00:00Z"}), json!({"user_id": w.layla.id})]
+    {
         let r = send(&w.ts, Method::PATCH, &path, &w.omar.token, Some(body.clone()), &[]).await;
         assert_eq!((r.status, r.code()), (403, "42501"), "{body}");
         assert_eq!(r.body["message"], "permission denied for table chat_messages");
@@ -683,15 +822,40 @@ async fn member_cannot_make_themselves_admin_but_the_admin_can() {
     let r = send(&w.ts, Method::PATCH, &me, &w.omar.token, Some(json!({"role": "admin"})), &[]).await;
     assert_eq!((r.status, r.code()), (403, "42501"), "{}", r.body);
     assert_eq!(r.body["message"], "new row violates row-level security policy for table \"room_members\"");
-    let r = send(&w.ts, Method::PATCH, &me, &w.omar.token, Some(json!({"last_read_at": "2030-01-01T00:00:00Z"})), &[]).await;
+    let r = send(&w.ts, Method::PATCH, &me, &w.omar.token, Some(json!({"last_read_at": "2030-01-01T00:00:00Z"})), &[])
+        .await;
     assert_eq!(r.status, 204, "a member may mark their own room read");
-    let r = send(&w.ts, Method::PATCH, &me, &w.layla.token, Some(json!({"role": "admin"})), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        &me,
+        &w.layla.token,
+        Some(json!({"role": "admin"})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.rows()[0]["role"], "admin");
     // Joining a private room yourself is refused; the admin adds people.
-    let r = send(&w.ts, Method::POST, "room_members", &w.sara.token, Some(json!({"room_id": w.room, "user_id": w.sara.id})), &[]).await;
+    let r = send(
+        &w.ts,
+        Method::POST,
+        "room_members",
+        &w.sara.token,
+        Some(json!({"room_id": w.room, "user_id": w.sara.id})),
+        &[],
+    )
+    .await;
     assert_eq!((r.status, r.code()), (403, "42501"));
-    let r = send(&w.ts, Method::POST, "room_members", &w.layla.token, Some(json!({"room_id": w.room, "user_id": w.sara.id})), &[]).await;
+    let r = send(
+        &w.ts,
+        Method::POST,
+        "room_members",
+        &w.layla.token,
+        Some(json!({"room_id": w.room, "user_id": w.sara.id})),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
@@ -703,8 +867,15 @@ async fn delete_follows_the_rules_and_can_return_the_deleted_rows() {
     assert!(rows.is_empty(), "an empty array inserts nothing");
     let msgs = get(&w.ts, &format!("chat_messages?select=id&user_id=eq.{}", w.layla.id), &s).await;
     let msg = msgs.rows()[0]["id"].as_str().unwrap_or("").to_string();
-    create(&w.ts, "message_reactions", &w.omar.token, json!({"message_id": msg, "user_id": w.omar.id, "emoji": "👍"})).await;
-    create(&w.ts, "message_reactions", &w.layla.token, json!({"message_id": msg, "user_id": w.layla.id, "emoji": "🎉"})).await;
+    create(&w.ts, "message_reactions", &w.omar.token, json!({"message_id": msg, "user_id": w.omar.id, "emoji": "👍"}))
+        .await;
+    create(
+        &w.ts,
+        "message_reactions",
+        &w.layla.token,
+        json!({"message_id": msg, "user_id": w.layla.id, "emoji": "🎉"}),
+    )
+    .await;
     let all = format!("message_reactions?message_id=eq.{msg}");
     let r = send(&w.ts, Method::DELETE, &all, &w.omar.token, None, &[("Prefer", "return=representation")]).await;
     assert_eq!(r.status, 200);
@@ -722,14 +893,28 @@ async fn delete_follows_the_rules_and_can_return_the_deleted_rows() {
 async fn unfiltered_patch_and_delete_are_bounded_by_row_rules() {
     let w = world().await;
     let s = svc(&w.ts);
-    create(&w.ts, "challenges", &s, json!([
-        {"title": "layla's", "status": "open", "created_by": w.layla.id},
-        {"title": "omar's", "status": "open", "created_by": w.omar.id}
-    ]))
+    create(
+        &w.ts,
+        "challenges",
+        &s,
+        json!([
+            {"title": "layla's", "status": "open", "created_by": w.layla.id},
+            {"title": "omar's", "status": "open", "created_by": w.omar.id}
+        ]),
+    )
     .await;
-    let r = send(&w.ts, Method::PATCH, "challenges", &w.omar.token, Some(json!({"status": "closed"})), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        "challenges",
+        &w.omar.token,
+        Some(json!({"status": "closed"})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_eq!(r.rows().len(), 1, "only omar's challenge: {}", r.body);
-    let r = send(&w.ts, Method::DELETE, "challenges", &w.omar.token, None, &[("Prefer", "return=representation")]).await;
+    let r =
+        send(&w.ts, Method::DELETE, "challenges", &w.omar.token, None, &[("Prefer", "return=representation")]).await;
     assert_eq!(r.body[0]["title"], "omar's");
     let r = send(&w.ts, Method::DELETE, "challenges", &anon(&w.ts), None, &[]).await;
     assert_eq!(r.status, 204);
@@ -781,38 +966,81 @@ async fn room_messages_are_private_to_members() {
 async fn drafts_are_visible_only_to_their_creator() {
     let w = world().await;
     create(&w.ts, "challenges", &w.layla.token, json!({"title": "secret", "created_by": w.layla.id})).await;
-    create(&w.ts, "challenges", &w.layla.token, json!({"title": "public", "status": "open", "created_by": w.layla.id})).await;
+    create(&w.ts, "challenges", &w.layla.token, json!({"title": "public", "status": "open", "created_by": w.layla.id}))
+        .await;
     let titles = |r: Resp| r.rows().iter().map(|x| x["title"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>();
     assert_eq!(titles(get(&w.ts, "challenges?order=title", &w.layla.token).await), ["public", "secret"]);
     assert_eq!(titles(get(&w.ts, "challenges?order=title", &w.omar.token).await), ["public"]);
     assert!(titles(get(&w.ts, "challenges", &anon(&w.ts)).await).is_empty());
-    let r = send(&w.ts, Method::POST, "challenges", &w.omar.token, Some(json!({"title": "as layla", "created_by": w.layla.id})), &[]).await;
+    let r = send(
+        &w.ts,
+        Method::POST,
+        "challenges",
+        &w.omar.token,
+        Some(json!({"title": "as layla", "created_by": w.layla.id})),
+        &[],
+    )
+    .await;
     assert_eq!((r.status, r.code()), (403, "42501"), "challenges are created as yourself");
 }
 
 #[tokio::test]
 async fn submissions_are_seen_by_submitter_and_challenge_creator_and_only_open_challenges_take_them() {
     let w = world().await;
-    let open = create(&w.ts, "challenges", &w.layla.token, json!({"title": "open", "status": "open", "created_by": w.layla.id})).await[0]["id"]
+    let open = create(
+        &w.ts,
+        "challenges",
+        &w.layla.token,
+        json!({"title": "open", "status": "open", "created_by": w.layla.id}),
+    )
+    .await[0]["id"]
         .as_str()
         .unwrap_or("")
         .to_string();
-    let closed = create(&w.ts, "challenges", &w.layla.token, json!({"title": "closed", "status": "closed", "created_by": w.layla.id})).await[0]
-        ["id"]
+    let closed = create(
+        &w.ts,
+        "challenges",
+        &w.layla.token,
+        json!({"title": "closed", "status": "closed", "created_by": w.layla.id}),
+    )
+    .await[0]["id"]
         .as_str()
         .unwrap_or("")
         .to_string();
     let sub = |c: &str| json!({"challenge_id": c, "user_id": w.omar.id, "title": "my idea"});
     let r = send(&w.ts, Method::POST, "challenge_submissions", &w.omar.token, Some(sub(&closed)), &[]).await;
     assert_eq!((r.status, r.code()), (403, "42501"), "a closed challenge takes no submission");
-    let id = create(&w.ts, "challenge_submissions", &w.omar.token, sub(&open)).await[0]["id"].as_str().unwrap_or("").to_string();
+    let id = create(&w.ts, "challenge_submissions", &w.omar.token, sub(&open)).await[0]["id"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     assert_eq!(get(&w.ts, "challenge_submissions", &w.omar.token).await.rows().len(), 1, "the submitter sees it");
-    assert_eq!(get(&w.ts, "challenge_submissions", &w.layla.token).await.rows().len(), 1, "the challenge creator sees it");
+    assert_eq!(
+        get(&w.ts, "challenge_submissions", &w.layla.token).await.rows().len(),
+        1,
+        "the challenge creator sees it"
+    );
     assert_eq!(get(&w.ts, "challenge_submissions", &w.sara.token).await.rows().len(), 0, "nobody else does");
     let path = format!("challenge_submissions?id=eq.{id}");
-    let r = send(&w.ts, Method::PATCH, &path, &w.omar.token, Some(json!({"status": "accepted"})), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        &path,
+        &w.omar.token,
+        Some(json!({"status": "accepted"})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_eq!(r.body, json!([]), "the submitter cannot accept their own submission");
-    let r = send(&w.ts, Method::PATCH, &path, &w.layla.token, Some(json!({"status": "accepted"})), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        &path,
+        &w.layla.token,
+        Some(json!({"status": "accepted"})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_eq!(r.rows()[0]["status"], "accepted", "the challenge creator judges");
     let r = send(&w.ts, Method::PATCH, &path, &w.layla.token, Some(json!({"status": "great"})), &[]).await;
     assert_eq!((r.status, r.code()), (400, "23514"));
@@ -822,7 +1050,13 @@ async fn submissions_are_seen_by_submitter_and_challenge_creator_and_only_open_c
 async fn document_editors_write_and_viewers_only_read() {
     let w = world().await;
     let doc = uuid();
-    create(&w.ts, "collaborative_documents", &w.layla.token, json!({"id": doc, "title": "plan", "created_by": w.layla.id})).await;
+    create(
+        &w.ts,
+        "collaborative_documents",
+        &w.layla.token,
+        json!({"id": doc, "title": "plan", "created_by": w.layla.id}),
+    )
+    .await;
     create(
         &w.ts,
         "document_members",
@@ -836,12 +1070,40 @@ async fn document_editors_write_and_viewers_only_read() {
     let r = send(&w.ts, Method::POST, "document_updates", &w.sara.token, Some(upd(&w.sara)), &[]).await;
     assert_eq!((r.status, r.code()), (403, "42501"), "a viewer may not");
     assert_eq!(get(&w.ts, "document_updates", &w.sara.token).await.rows().len(), 1, "but reads them");
-    let r = send(&w.ts, Method::PATCH, &format!("collaborative_documents?id=eq.{doc}"), &w.sara.token, Some(json!({"title": "mine"})), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        &format!("collaborative_documents?id=eq.{doc}"),
+        &w.sara.token,
+        Some(json!({"title": "mine"})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_eq!(r.body, json!([]), "a viewer cannot rename");
-    let r = send(&w.ts, Method::PATCH, &format!("collaborative_documents?id=eq.{doc}"), &w.omar.token, Some(json!({"title": "ours", "version": 2})), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        &format!("collaborative_documents?id=eq.{doc}"),
+        &w.omar.token,
+        Some(json!({"title": "ours", "version": 2})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_eq!((r.rows()[0]["title"].as_str(), r.rows()[0]["version"].as_i64()), (Some("ours"), Some(2)));
-    assert_eq!(get(&w.ts, "collaborative_documents", &w.ts.user("stranger").await.token).await.rows().len(), 0, "non-members see nothing");
-    let r = send(&w.ts, Method::POST, "document_members", &w.omar.token, Some(json!({"document_id": doc, "user_id": w.layla.id, "role": "viewer"})), &[]).await;
+    assert_eq!(
+        get(&w.ts, "collaborative_documents", &w.ts.user("stranger").await.token).await.rows().len(),
+        0,
+        "non-members see nothing"
+    );
+    let r = send(
+        &w.ts,
+        Method::POST,
+        "document_members",
+        &w.omar.token,
+        Some(json!({"document_id": doc, "user_id": w.layla.id, "role": "viewer"})),
+        &[],
+    )
+    .await;
     assert_eq!((r.status, r.code()), (403, "42501"), "only the creator manages members");
 }
 
@@ -849,8 +1111,20 @@ async fn document_editors_write_and_viewers_only_read() {
 async fn document_updates_are_append_only_for_everyone() {
     let w = world().await;
     let doc = uuid();
-    create(&w.ts, "collaborative_documents", &w.layla.token, json!({"id": doc, "title": "plan", "created_by": w.layla.id})).await;
-    create(&w.ts, "document_updates", &w.layla.token, json!({"id": uuid(), "document_id": doc, "user_id": w.layla.id, "update": "AQID"})).await;
+    create(
+        &w.ts,
+        "collaborative_documents",
+        &w.layla.token,
+        json!({"id": doc, "title": "plan", "created_by": w.layla.id}),
+    )
+    .await;
+    create(
+        &w.ts,
+        "document_updates",
+        &w.layla.token,
+        json!({"id": uuid(), "document_id": doc, "user_id": w.layla.id, "update": "AQID"}),
+    )
+    .await;
     for bearer in [w.layla.token.clone(), svc(&w.ts)] {
         let r = send(&w.ts, Method::PATCH, "document_updates", &bearer, Some(json!({"update": "AAAA"})), &[]).await;
         assert_eq!((r.status, r.code()), (400, "P0001"));
@@ -865,13 +1139,28 @@ async fn document_updates_are_append_only_for_everyone() {
 async fn document_snapshot_cannot_move_backwards() {
     let w = world().await;
     let doc = uuid();
-    create(&w.ts, "collaborative_documents", &w.layla.token, json!({"id": doc, "title": "plan", "created_by": w.layla.id})).await;
-    create(&w.ts, "document_snapshots", &w.layla.token, json!({"document_id": doc, "upto_seq": 10, "state": "S10"})).await;
+    create(
+        &w.ts,
+        "collaborative_documents",
+        &w.layla.token,
+        json!({"id": doc, "title": "plan", "created_by": w.layla.id}),
+    )
+    .await;
+    create(&w.ts, "document_snapshots", &w.layla.token, json!({"document_id": doc, "upto_seq": 10, "state": "S10"}))
+        .await;
     let path = format!("document_snapshots?document_id=eq.{doc}");
     let r = send(&w.ts, Method::PATCH, &path, &w.layla.token, Some(json!({"upto_seq": 5, "state": "S5"})), &[]).await;
     assert_eq!((r.status, r.code()), (400, "P0001"));
     assert_eq!(r.body["message"], "document snapshot upto_seq cannot move backwards");
-    let r = send(&w.ts, Method::PATCH, &path, &w.layla.token, Some(json!({"upto_seq": 12, "state": "S12"})), &[("Prefer", "return=representation")]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        &path,
+        &w.layla.token,
+        Some(json!({"upto_seq": 12, "state": "S12"})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
     assert_eq!(r.rows()[0]["upto_seq"], 12);
     let r = send(
         &w.ts,
@@ -894,7 +1183,9 @@ async fn live_metrics_count_recent_activity_challenges_and_submissions() {
     let w = world().await;
     let s = svc(&w.ts);
     create(&w.ts, "user_activities", &s, json!([{"user_id": w.layla.id, "kind": "a"}, {"user_id": w.layla.id, "kind": "b"}, {"user_id": w.omar.id, "kind": "c"}])).await;
-    let open = create(&w.ts, "challenges", &s, json!({"title": "o", "status": "open", "created_by": w.layla.id})).await[0]["id"].clone();
+    let open = create(&w.ts, "challenges", &s, json!({"title": "o", "status": "open", "created_by": w.layla.id})).await
+        [0]["id"]
+        .clone();
     create(&w.ts, "challenges", &s, json!([{"title": "d", "created_by": w.layla.id}, {"title": "j", "status": "judging", "created_by": w.layla.id}])).await;
     create(&w.ts, "challenge_submissions", &s, json!({"challenge_id": open, "user_id": w.omar.id, "title": "t"})).await;
     let want = json!({"active_users": 2, "total_challenges": 2, "new_submissions": 1, "online_users": 0});
@@ -912,7 +1203,10 @@ async fn live_metrics_refuse_anon_and_unknown_functions_are_404() {
     assert_eq!(r.body["message"], "permission denied for function get_live_metrics");
     let r = send(&w.ts, Method::POST, "rpc/drop_everything", &w.omar.token, Some(json!({})), &[]).await;
     assert_eq!((r.status, r.code()), (404, "PGRST202"));
-    assert_eq!(r.body["message"], "Could not find the function public.drop_everything without parameters in the schema cache");
+    assert_eq!(
+        r.body["message"],
+        "Could not find the function public.drop_everything without parameters in the schema cache"
+    );
     let r = send(&w.ts, Method::POST, "rpc/get_live_metrics", &w.omar.token, Some(json!({"days": 7})), &[]).await;
     assert_eq!((r.status, r.code()), (404, "PGRST202"));
     assert_eq!(r.body["message"], "Could not find the function public.get_live_metrics(days) in the schema cache");
@@ -927,13 +1221,30 @@ async fn live_metrics_refuse_anon_and_unknown_functions_are_404() {
 async fn committed_rest_write_is_published_and_a_refused_one_is_not() {
     let w = world().await;
     let mut feed = w.ts.server.state.db.changes();
-    let r = send(&w.ts, Method::POST, "chat_messages", &w.sara.token, Some(json!({"room_id": w.room, "user_id": w.sara.id, "content": "no"})), &[]).await;
+    let r = send(
+        &w.ts,
+        Method::POST,
+        "chat_messages",
+        &w.sara.token,
+        Some(json!({"room_id": w.room, "user_id": w.sara.id, "content": "no"})),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 403);
     assert!(feed.try_recv().is_err(), "a refused insert publishes nothing");
-    let r = send(&w.ts, Method::PATCH, &format!("room_members?user_id=eq.{}", w.omar.id), &w.omar.token, Some(json!({"role": "admin"})), &[]).await;
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        &format!("room_members?user_id=eq.{}", w.omar.id),
+        &w.omar.token,
+        Some(json!({"role": "admin"})),
+        &[],
+    )
+    .await;
     assert_eq!(r.status, 403);
     assert!(feed.try_recv().is_err(), "a refused update publishes nothing");
-    create(&w.ts, "chat_messages", &w.omar.token, json!({"room_id": w.room, "user_id": w.omar.id, "content": "yes"})).await;
+    create(&w.ts, "chat_messages", &w.omar.token, json!({"room_id": w.room, "user_id": w.omar.id, "content": "yes"}))
+        .await;
     let change = feed.try_recv().expect("the committed insert is on the feed");
     assert_eq!((change.table.name, change.kind.as_str()), ("chat_messages", "INSERT"));
     assert_eq!(change.record.as_ref().and_then(|r| r.get("content")), Some(&json!("yes")));
