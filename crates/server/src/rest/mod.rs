@@ -25,7 +25,8 @@
 //! Failure modes worth knowing: bodies over [`BODY_LIMIT`] are refused with 413 before they
 //! are read whole; resource embedding, JSON paths, casts and full-text search are refused
 //! with a clear `PGRST1xx`/`PGRST200` instead of being half-done; `ilike` folds ASCII case
-//! only (SQLite without ICU).
+//! only (SQLite without ICU), and text sorts and compares by code point (Postgres's `C`
+//! collation), not by a language collation.
 
 mod constraint;
 mod delete;

@@ -26,8 +26,7 @@ use crate::schema::Table;
 /// A JSON object per row, keys in selection order.
 pub type JsonRow = Map<String, Json>;
 
-/// Runs `sql` (whose result columns are `selection`'s, after `skip` leading ones) and turns
-/// each row into a JSON object.
+/// Runs `sql` (whose result columns are `selection`'s) and turns each row into a JSON object.
 pub fn json_rows(
     conn: &Connection,
     sql: &str,

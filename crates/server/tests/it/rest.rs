@@ -471,6 +471,14 @@ async fn single_object_accept_wants_exactly_one_row() {
     assert_eq!((r.status, r.code()), (406, "PGRST107"));
     let r = send(&w.ts, Method::GET, "user_activities", &w.omar.token, None, &[("Accept-Profile", "private")]).await;
     assert_eq!((r.status, r.code()), (406, "PGRST106"));
+    let r =
+        send(&w.ts, Method::GET, "user_activities", &w.omar.token, None, &[("Prefer", "handling=strict, colour=blue")])
+            .await;
+    assert_eq!((r.status, r.code()), (400, "PGRST122"));
+    let r = send(&w.ts, Method::PUT, "user_activities", &w.omar.token, Some(json!({})), &[]).await;
+    assert_eq!((r.status, r.code()), (405, "PGRST117"));
+    let r = get(&w.ts, "user_activities/1", &w.omar.token).await;
+    assert_eq!((r.status, r.code()), (404, "PGRST125"));
 }
 
 #[tokio::test]
@@ -836,6 +844,15 @@ async fn member_cannot_make_themselves_admin_but_the_admin_can() {
     .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.rows()[0]["role"], "admin");
+    // Anyone joins a public channel as a plain member, not as its admin.
+    let channel = create(&w.ts, "chat_rooms", &w.layla.token, json!({"name": "general", "created_by": w.layla.id}))
+        .await[0]["id"]
+        .clone();
+    let join = |role: &str| json!({"room_id": channel, "user_id": w.sara.id, "role": role});
+    let r = send(&w.ts, Method::POST, "room_members", &w.sara.token, Some(join("admin")), &[]).await;
+    assert_eq!((r.status, r.code()), (403, "42501"), "{}", r.body);
+    let r = send(&w.ts, Method::POST, "room_members", &w.sara.token, Some(join("member")), &[]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
     // Joining a private room yourself is refused; the admin adds people.
     let r = send(
         &w.ts,
