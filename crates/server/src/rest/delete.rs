@@ -13,11 +13,11 @@ use rusqlite::types::Value;
 
 use super::error::RestError;
 use super::negotiate::{Accept, Return};
-use super::query::{where_sql, Query, Selection};
-use super::sql::{rows_by_rowid, stored_rows, JsonRow};
-use super::update::{mutation_reply, refuse_append_only, window_sql};
+use super::query::{Query, Selection};
+use super::sql::{rows_by_rowid, JsonRow};
+use super::update::{mutation_reply, refuse_append_only, target_rows};
 use super::Ctx;
-use crate::policy::{self, Op};
+use crate::policy::Op;
 use crate::schema::Table;
 
 pub async fn handle(ctx: Ctx, table: &'static Table) -> Result<Response, RestError> {
@@ -31,12 +31,7 @@ pub async fn handle(ctx: Ctx, table: &'static Table) -> Result<Response, RestErr
         .state
         .db
         .write(move |tx| -> Result<(usize, Vec<JsonRow>), RestError> {
-            let mut params = Vec::new();
-            let using = [policy::using(table, Op::Delete, &role), policy::using(table, Op::Select, &role)];
-            let mut tail = where_sql(table, &query.conds, &using, &mut params);
-            tail.push_str(&query.order_sql(table));
-            tail.push_str(&window_sql(&query, &mut params));
-            let rowids: Vec<i64> = stored_rows(tx, table, &tail, &params)?.iter().map(|r| r.rowid).collect();
+            let rowids: Vec<i64> = target_rows(tx, table, &query, Op::Delete, &role)?.iter().map(|r| r.rowid).collect();
             if singular && rowids.len() != 1 {
                 return Err(RestError::NotSingular(rowids.len()));
             }

@@ -151,84 +151,17 @@ pub fn parse_logic(op: &str, value: &str) -> Result<LogicTree, RestError> {
 
 /// The `select` parameter. `table` names the table for the "no relationship" error.
 pub fn parse_select(table: &str, input: &str) -> Result<Vec<SelectItem>, RestError> {
-    let mut p = Parser::new(format!("failed to parse select parameter ({input})"), input);
-    let mut items = Vec::new();
-    loop {
-        p.ws();
-        items.push(p.select_item(table)?);
-        p.ws();
-        if p.eat(',') {
-            continue;
-        }
-        if p.at_end() {
-            return Ok(items);
-        }
-        return Err(p.fail("\",\" or end of input"));
-    }
+    Parser::new(format!("failed to parse select parameter ({input})"), input).comma_list(|p| p.select_item(table))
 }
 
 /// The `order` parameter.
 pub fn parse_order(input: &str) -> Result<Vec<OrderTerm>, RestError> {
-    let mut p = Parser::new(format!("failed to parse order ({input})"), input);
-    let mut terms = Vec::new();
-    loop {
-        p.ws();
-        let field = p.field_name()?;
-        if p.peek() == Some('(') {
-            return Err(RestError::NotEmbedded(field));
-        }
-        p.no_json_path()?;
-        let (mut direction, mut nulls) = (None, None);
-        if p.eat('.') {
-            if p.eat_word("asc") {
-                direction = Some(Direction::Asc);
-            } else if p.eat_word("desc") {
-                direction = Some(Direction::Desc);
-            } else if p.eat_word("nullsfirst") {
-                nulls = Some(Nulls::First);
-            } else if p.eat_word("nullslast") {
-                nulls = Some(Nulls::Last);
-            } else {
-                return Err(p.fail("\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""));
-            }
-            if direction.is_some() && p.eat('.') {
-                if p.eat_word("nullsfirst") {
-                    nulls = Some(Nulls::First);
-                } else if p.eat_word("nullslast") {
-                    nulls = Some(Nulls::Last);
-                } else {
-                    return Err(p.fail("\"nullsfirst\" or \"nullslast\""));
-                }
-            }
-        }
-        terms.push(OrderTerm { field, direction, nulls });
-        p.ws();
-        if p.eat(',') {
-            continue;
-        }
-        if p.at_end() {
-            return Ok(terms);
-        }
-        return Err(p.fail("\",\" or end of input"));
-    }
+    Parser::new(format!("failed to parse order ({input})"), input).comma_list(Parser::order_term)
 }
 
 /// A list of column names (`columns`, `on_conflict`); `what` names the parameter.
 pub fn parse_columns(what: &str, input: &str) -> Result<Vec<String>, RestError> {
-    let mut p = Parser::new(format!("failed to parse {what} parameter ({input})"), input);
-    let mut names = Vec::new();
-    loop {
-        p.ws();
-        names.push(p.field_name()?);
-        p.ws();
-        if p.eat(',') {
-            continue;
-        }
-        if p.at_end() {
-            return Ok(names);
-        }
-        return Err(p.fail("\",\" or end of input"));
-    }
+    Parser::new(format!("failed to parse {what} parameter ({input})"), input).comma_list(Parser::field_name)
 }
 
 struct Parser {
@@ -240,6 +173,61 @@ struct Parser {
 impl Parser {
     fn new(context: String, input: &str) -> Parser {
         Parser { chars: input.chars().collect(), pos: 0, context }
+    }
+
+    /// `item (, item)*` up to the end of the input, spaces allowed around items.
+    fn comma_list<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Parser) -> Result<T, RestError>,
+    ) -> Result<Vec<T>, RestError> {
+        let mut items = Vec::new();
+        loop {
+            self.ws();
+            items.push(item(self)?);
+            self.ws();
+            if self.eat(',') {
+                continue;
+            }
+            if self.at_end() {
+                return Ok(items);
+            }
+            return Err(self.fail("\",\" or end of input"));
+        }
+    }
+
+    /// `field[.asc|.desc][.nullsfirst|.nullslast]`.
+    fn order_term(&mut self) -> Result<OrderTerm, RestError> {
+        let field = self.field_name()?;
+        if self.peek() == Some('(') {
+            return Err(RestError::NotEmbedded(field));
+        }
+        self.no_json_path()?;
+        let (mut direction, mut nulls) = (None, None);
+        if self.eat('.') {
+            if self.eat_word("asc") {
+                direction = Some(Direction::Asc);
+            } else if self.eat_word("desc") {
+                direction = Some(Direction::Desc);
+            } else if let Some(n) = self.nulls() {
+                nulls = Some(n);
+            } else {
+                return Err(self.fail("\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\""));
+            }
+            if direction.is_some() && self.eat('.') {
+                nulls = Some(self.nulls().ok_or_else(|| self.fail("\"nullsfirst\" or \"nullslast\""))?);
+            }
+        }
+        Ok(OrderTerm { field, direction, nulls })
+    }
+
+    fn nulls(&mut self) -> Option<Nulls> {
+        if self.eat_word("nullsfirst") {
+            Some(Nulls::First)
+        } else if self.eat_word("nullslast") {
+            Some(Nulls::Last)
+        } else {
+            None
+        }
     }
 
     fn peek(&self) -> Option<char> {

@@ -43,6 +43,7 @@ mod sql;
 mod update;
 mod value;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -126,6 +127,50 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, RestError> 
     Ok(Bytes::from(buf))
 }
 
+impl Ctx {
+    fn new(state: Arc<AppState>, role: Role, headers: HeaderMap, query: Option<&str>) -> Result<Ctx, RestError> {
+        Ok(Ctx {
+            params: params::QueryParams::parse(query)?,
+            prefs: negotiate::prefs(&headers)?,
+            accept: negotiate::accept(&headers)?,
+            state,
+            role,
+            headers,
+        })
+    }
+}
+
+/// Authenticates the caller, builds the request context and runs `serve`. Errors are rendered
+/// with the caller's status rules (401 vs 403 for `42501`), without a body for `HEAD`.
+async fn answer<F, Fut>(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    query: Option<String>,
+    head: bool,
+    serve: F,
+) -> Response
+where
+    F: FnOnce(Ctx) -> Fut,
+    Fut: Future<Output = Result<Response, RestError>>,
+{
+    let role = match authenticate(&state, &headers, query.as_deref()) {
+        Ok(r) => r,
+        Err(e) => return e.response(false),
+    };
+    let authed = role != Role::Anon;
+    let result = match Ctx::new(state, role, headers, query.as_deref()) {
+        Ok(ctx) => serve(ctx).await,
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(|e| {
+        let mut resp = e.response(authed);
+        if head {
+            *resp.body_mut() = Body::empty();
+        }
+        resp
+    })
+}
+
 async fn table_route(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -134,47 +179,16 @@ async fn table_route(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    let role = match authenticate(&state, &headers, query.as_deref()) {
-        Ok(r) => r,
-        Err(e) => return e.response(false),
-    };
-    let authed = role != Role::Anon;
     let head = method == Method::HEAD;
-    match serve_table(state, role, name, method, headers, query, body).await {
-        Ok(resp) => resp,
-        Err(e) => {
-            let mut resp = e.response(authed);
-            if head {
-                *resp.body_mut() = Body::empty();
-            }
-            resp
-        }
-    }
+    answer(state, headers, query, head, move |ctx| serve_table(ctx, name, method, body)).await
 }
 
-async fn serve_table(
-    state: Arc<AppState>,
-    role: Role,
-    name: String,
-    method: Method,
-    headers: HeaderMap,
-    query: Option<String>,
-    body: Body,
-) -> Result<Response, RestError> {
-    let write = !matches!(method, Method::GET | Method::HEAD);
+async fn serve_table(ctx: Ctx, name: String, method: Method, body: Body) -> Result<Response, RestError> {
     if !matches!(method, Method::GET | Method::HEAD | Method::POST | Method::PATCH | Method::DELETE) {
         return Err(RestError::UnsupportedMethod(method.to_string()));
     }
-    negotiate::check_profile(&headers, write)?;
+    negotiate::check_profile(&ctx.headers, !matches!(method, Method::GET | Method::HEAD))?;
     let table: &'static Table = schema::table(&name).ok_or(RestError::TableNotFound(name))?;
-    let ctx = Ctx {
-        params: params::QueryParams::parse(query.as_deref())?,
-        prefs: negotiate::prefs(&headers)?,
-        accept: negotiate::accept(&headers)?,
-        state,
-        role,
-        headers,
-    };
     match method {
         Method::GET => read::handle(ctx, table, false).await,
         Method::HEAD => read::handle(ctx, table, true).await,
@@ -198,33 +212,17 @@ async fn rpc_route(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    let role = match authenticate(&state, &headers, query.as_deref()) {
-        Ok(r) => r,
-        Err(e) => return e.response(false),
-    };
-    let authed = role != Role::Anon;
-    let result = async {
-        negotiate::check_profile(&headers, method == Method::POST)?;
-        let body = read_body(&headers, body).await?;
-        let ctx = Ctx {
-            params: params::QueryParams::parse(query.as_deref())?,
-            prefs: negotiate::prefs(&headers)?,
-            accept: negotiate::accept(&headers)?,
-            state,
-            role,
-            headers,
-        };
+    let head = method == Method::HEAD;
+    answer(state, headers, query, head, move |ctx| async move {
+        negotiate::check_profile(&ctx.headers, method == Method::POST)?;
+        let body = read_body(&ctx.headers, body).await?;
         rpc::handle(ctx, name, method, body).await
-    }
-    .await;
-    result.unwrap_or_else(|e| e.response(authed))
+    })
+    .await
 }
 
 async fn invalid_path(State(state): State<Arc<AppState>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    match authenticate(&state, &headers, query.as_deref()) {
-        Ok(role) => RestError::InvalidPath.response(role != Role::Anon),
-        Err(e) => e.response(false),
-    }
+    answer(state, headers, query, false, |_| async { Err(RestError::InvalidPath) }).await
 }
 
 /// The JSON body of a write: an object or an array of objects (`PGRST102` otherwise).

@@ -21,8 +21,8 @@
 use axum::body::Bytes;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
-use rusqlite::params_from_iter;
 use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection};
 use serde_json::Value as Json;
 
 use super::constraint::{check_row, map_write_error};
@@ -30,7 +30,7 @@ use super::error::{PgError, RestError};
 use super::negotiate::{Accept, Return};
 use super::query::{where_sql, Query, Selection};
 use super::response::{content_range, rows_body, Reply};
-use super::sql::{row_passes, rowid_passes, rows_by_rowid, stored_rows, JsonRow};
+use super::sql::{row_passes, rowid_passes, rows_by_rowid, stored_rows, JsonRow, StoredRow};
 use super::{json_body, value, Ctx};
 use crate::policy::{self, Op, Role};
 use crate::schema::{self, Column, Fill, Table};
@@ -44,7 +44,7 @@ pub fn refuse_append_only(table: &Table) -> Result<(), RestError> {
 }
 
 /// `LIMIT ? OFFSET ?` for a limited update or delete, binding its values.
-pub fn window_sql(query: &Query, params: &mut Vec<Value>) -> String {
+fn window_sql(query: &Query, params: &mut Vec<Value>) -> String {
     let w = query.window;
     if w.limit.is_none() && w.offset == 0 {
         return String::new();
@@ -52,6 +52,23 @@ pub fn window_sql(query: &Query, params: &mut Vec<Value>) -> String {
     params.push(Value::Integer(w.limit.map(|l| i64::try_from(l).unwrap_or(i64::MAX)).unwrap_or(-1)));
     params.push(Value::Integer(i64::try_from(w.offset).unwrap_or(i64::MAX)));
     " LIMIT ? OFFSET ?".into()
+}
+
+/// The stored rows a `PATCH` or `DELETE` (`op`) reaches: the filters, the operation's
+/// `USING` rule and the `SELECT` one, then `order`/`limit`/`offset`.
+pub fn target_rows(
+    tx: &Connection,
+    table: &Table,
+    query: &Query,
+    op: Op,
+    role: &Role,
+) -> Result<Vec<StoredRow>, RestError> {
+    let mut params = Vec::new();
+    let using = [policy::using(table, op, role), policy::using(table, Op::Select, role)];
+    let mut tail = where_sql(table, &query.conds, &using, &mut params);
+    tail.push_str(&query.order_sql(table));
+    tail.push_str(&window_sql(query, &mut params));
+    stored_rows(tx, table, &tail, &params)
 }
 
 /// The response of an update or delete that wrote `n` rows.
@@ -120,12 +137,7 @@ pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Resp
         .state
         .db
         .write(move |tx| -> Result<(usize, Vec<JsonRow>), RestError> {
-            let mut params = Vec::new();
-            let using = [policy::using(table, Op::Update, &role), policy::using(table, Op::Select, &role)];
-            let mut tail = where_sql(table, &query.conds, &using, &mut params);
-            tail.push_str(&query.order_sql(table));
-            tail.push_str(&window_sql(&query, &mut params));
-            let targets = stored_rows(tx, table, &tail, &params)?;
+            let targets = target_rows(tx, table, &query, Op::Update, &role)?;
             let mut versions = Vec::with_capacity(targets.len());
             for t in &targets {
                 let mut new = t.values.clone();

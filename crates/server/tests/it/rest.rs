@@ -112,6 +112,15 @@ async fn world() -> World {
     World { ts, layla, omar, sara, room }
 }
 
+/// A document created by layla (its creator, hence an editor); returns its id.
+async fn document(w: &World) -> String {
+    let doc = uuid();
+    let body = json!({"id": doc, "title": "plan", "created_by": w.layla.id});
+    let rows = create(&w.ts, "collaborative_documents", &w.layla.token, body).await;
+    assert_eq!(rows[0]["id"], json!(doc), "the creator sees the document it just made");
+    doc
+}
+
 // ---------------------------------------------------------------------------------------
 // Authentication
 
@@ -708,14 +717,7 @@ async fn upsert_merges_only_the_sent_columns_or_ignores_duplicates() {
 #[tokio::test]
 async fn upsert_target_must_be_a_unique_key() {
     let w = world().await;
-    let doc = uuid();
-    create(
-        &w.ts,
-        "collaborative_documents",
-        &w.layla.token,
-        json!({"id": doc, "title": "plan", "created_by": w.layla.id}),
-    )
-    .await;
+    let doc = document(&w).await;
     let id = uuid();
     let update = json!({"id": id, "document_id": doc, "user_id": w.layla.id, "update": "AAEC"});
     let ignore = [("Prefer", "resolution=ignore-duplicates, return=representation")];
@@ -1066,14 +1068,7 @@ async fn submissions_are_seen_by_submitter_and_challenge_creator_and_only_open_c
 #[tokio::test]
 async fn document_editors_write_and_viewers_only_read() {
     let w = world().await;
-    let doc = uuid();
-    create(
-        &w.ts,
-        "collaborative_documents",
-        &w.layla.token,
-        json!({"id": doc, "title": "plan", "created_by": w.layla.id}),
-    )
-    .await;
+    let doc = document(&w).await;
     create(
         &w.ts,
         "document_members",
@@ -1127,14 +1122,7 @@ async fn document_editors_write_and_viewers_only_read() {
 #[tokio::test]
 async fn document_updates_are_append_only_for_everyone() {
     let w = world().await;
-    let doc = uuid();
-    create(
-        &w.ts,
-        "collaborative_documents",
-        &w.layla.token,
-        json!({"id": doc, "title": "plan", "created_by": w.layla.id}),
-    )
-    .await;
+    let doc = document(&w).await;
     create(
         &w.ts,
         "document_updates",
@@ -1155,14 +1143,7 @@ async fn document_updates_are_append_only_for_everyone() {
 #[tokio::test]
 async fn document_snapshot_cannot_move_backwards() {
     let w = world().await;
-    let doc = uuid();
-    create(
-        &w.ts,
-        "collaborative_documents",
-        &w.layla.token,
-        json!({"id": doc, "title": "plan", "created_by": w.layla.id}),
-    )
-    .await;
+    let doc = document(&w).await;
     create(&w.ts, "document_snapshots", &w.layla.token, json!({"document_id": doc, "upto_seq": 10, "state": "S10"}))
         .await;
     let path = format!("document_snapshots?document_id=eq.{doc}");
