@@ -708,6 +708,16 @@ async fn upsert_merges_only_the_sent_columns_or_ignores_duplicates() {
     assert_eq!((r.status, r.rows().len()), (201, 0), "a duplicate is skipped: {}", r.body);
     let r = get(&w.ts, &format!("chat_messages?id=eq.{id}&select=content"), t).await;
     assert_eq!(r.body, json!([{"content": "once"}]));
+    // One merge may not touch a row twice (Postgres's cardinality violation), and undoes all.
+    let twice = json!([
+        {"id": w.omar.id, "display_name": "first"},
+        {"id": w.omar.id, "display_name": "second"}
+    ]);
+    let r = send(&w.ts, Method::POST, "profiles", t, Some(twice), &merge).await;
+    assert_eq!((r.status, r.code()), (500, "21000"), "{}", r.body);
+    assert_eq!(r.body["message"], "ON CONFLICT DO UPDATE command cannot affect row a second time");
+    let r = get(&w.ts, &format!("profiles?id=eq.{}&select=display_name", w.omar.id), t).await;
+    assert_eq!(r.body, json!([{"display_name": "omar"}]));
     // Merging a message would change columns a user may not update.
     let r = send(&w.ts, Method::POST, "chat_messages", t, Some(msg("edit")), &merge).await;
     assert_eq!((r.status, r.code()), (403, "42501"));
