@@ -50,11 +50,19 @@ pub struct Config {
     pub demo: bool,
     /// Extra `Host` names accepted besides loopback ones (for a non-loopback `addr`).
     pub allowed_hosts: Vec<String>,
+    /// Realtime's limits (channels per socket, event rates, payload size, …).
+    pub realtime_limits: realtime::Limits,
 }
 
 impl Config {
     pub fn new(addr: SocketAddr, data_dir: impl Into<PathBuf>) -> Config {
-        Config { addr, data_dir: data_dir.into(), demo: false, allowed_hosts: Vec::new() }
+        Config {
+            addr,
+            data_dir: data_dir.into(),
+            demo: false,
+            allowed_hosts: Vec::new(),
+            realtime_limits: realtime::Limits::default(),
+        }
     }
 }
 
@@ -96,7 +104,7 @@ impl Server {
         }
         let shutdown = CancellationToken::new();
         let state = Arc::new(AppState {
-            realtime: realtime::Hub::new(Arc::clone(&db), shutdown.clone()),
+            realtime: realtime::Hub::with_limits(Arc::clone(&db), shutdown.clone(), config.realtime_limits.clone()),
             db,
             keys,
             shutdown: shutdown.clone(),
