@@ -75,7 +75,8 @@ impl Default for Limits {
 pub struct RateWindow {
     limit: u64,
     window: Duration,
-    state: Mutex<(Instant, u64)>,
+    /// (start of the current window, events in it); no window before the first event.
+    state: Mutex<(Option<Instant>, u64)>,
 }
 
 impl RateWindow {
@@ -83,7 +84,7 @@ impl RateWindow {
         RateWindow {
             limit,
             window,
-            state: Mutex::new((Instant::now(), 0)),
+            state: Mutex::new((None, 0)),
         }
     }
 
@@ -96,8 +97,10 @@ impl RateWindow {
     pub fn hit(&self, n: u64) -> bool {
         let now = Instant::now();
         let mut s = self.state.lock();
-        if now.duration_since(s.0) >= self.window {
-            *s = (now, 0);
+        if s.0
+            .is_none_or(|start| now.duration_since(start) >= self.window)
+        {
+            *s = (Some(now), 0);
         }
         s.1 = s.1.saturating_add(n);
         s.1 <= self.limit
@@ -107,7 +110,10 @@ impl RateWindow {
     pub fn fits(&self, n: u64) -> bool {
         let now = Instant::now();
         let s = self.state.lock();
-        let used = if now.duration_since(s.0) >= self.window {
+        let used = if s
+            .0
+            .is_none_or(|start| now.duration_since(start) >= self.window)
+        {
             0
         } else {
             s.1

@@ -1,4 +1,684 @@
-//! Integration tests: realtime.
+//! Integration tests: Realtime at `/realtime/v1`, driven by raw tokio-tungstenite clients in
+//! both serializer versions (1.0.0 objects, 2.0.0 arrays + binary kinds 3/4) against a real
+//! in-process server. Every wait is bounded; "nothing arrives" checks wait a short window.
 
-#[allow(unused_imports)]
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use ruwad_server::realtime::Limits;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
 use super::common::*;
+
+/// How long a frame that should arrive may take.
+const WAIT: Duration = Duration::from_secs(5);
+/// How long we listen to show that a frame does not arrive.
+const QUIET: Duration = Duration::from_millis(400);
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Vsn {
+    V1,
+    V2,
+}
+
+impl Vsn {
+    fn as_str(self) -> &'static str {
+        match self {
+            Vsn::V1 => "1.0.0",
+            Vsn::V2 => "2.0.0",
+        }
+    }
+}
+
+/// A decoded server frame; kind-4 binary frames become `broadcast` events with `binary: true`.
+#[derive(Debug, Clone)]
+struct Frame {
+    join_ref: Option<String>,
+    reference: Option<String>,
+    topic: String,
+    event: String,
+    payload: Value,
+    binary: bool,
+}
+
+impl Frame {
+    fn status(&self) -> &str {
+        self.payload["status"].as_str().unwrap_or("")
+    }
+}
+
+enum Received {
+    Frame(Frame),
+    Closed(Option<u16>),
+}
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    vsn: Vsn,
+    next_ref: u64,
+}
+
+fn opt_str(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+impl Client {
+    async fn connect(ts: &TestServer, vsn: Vsn) -> Client {
+        Client::connect_with(ts, vsn, &ts.server.anon_key).await
+    }
+
+    async fn connect_with(ts: &TestServer, vsn: Vsn, key: &str) -> Client {
+        let url = ts.ws_url(vsn.as_str(), key);
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connects in time")
+            .expect("websocket upgrade succeeds");
+        Client {
+            ws,
+            vsn,
+            next_ref: 0,
+        }
+    }
+
+    fn make_ref(&mut self) -> String {
+        self.next_ref += 1;
+        self.next_ref.to_string()
+    }
+
+    fn encode(
+        &self,
+        join_ref: Option<&str>,
+        reference: Option<&str>,
+        topic: &str,
+        event: &str,
+        payload: &Value,
+    ) -> String {
+        match self.vsn {
+            Vsn::V2 => json!([join_ref, reference, topic, event, payload]).to_string(),
+            Vsn::V1 => json!({"join_ref": join_ref, "ref": reference, "topic": topic, "event": event, "payload": payload}).to_string(),
+        }
+    }
+
+    async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.expect("send text");
+    }
+
+    async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws
+            .send(Message::binary(bytes))
+            .await
+            .expect("send binary");
+    }
+
+    /// Sends a push and returns its ref.
+    async fn push(
+        &mut self,
+        join_ref: Option<&str>,
+        topic: &str,
+        event: &str,
+        payload: Value,
+    ) -> String {
+        let r = self.make_ref();
+        let text = self.encode(join_ref, Some(&r), topic, event, &payload);
+        self.send_text(text).await;
+        r
+    }
+
+    /// A kind-3 user broadcast push (2.0.0 only); returns its ref.
+    async fn push_binary(
+        &mut self,
+        join_ref: &str,
+        topic: &str,
+        event: &str,
+        payload: &[u8],
+        json_payload: bool,
+    ) -> String {
+        let r = self.make_ref();
+        self.send_binary(kind3(
+            join_ref,
+            &r,
+            topic,
+            event,
+            "",
+            if json_payload { 1 } else { 0 },
+            payload,
+        ))
+        .await;
+        r
+    }
+
+    async fn next(&mut self, wait: Duration) -> Option<Received> {
+        loop {
+            let msg = match tokio::time::timeout(wait, self.ws.next()).await {
+                Err(_) => return None,
+                Ok(None) | Ok(Some(Err(_))) => return Some(Received::Closed(None)),
+                Ok(Some(Ok(m))) => m,
+            };
+            return Some(match msg {
+                Message::Text(t) => Received::Frame(self.decode_text(t.as_str())),
+                Message::Binary(b) => Received::Frame(decode_kind4(&b)),
+                Message::Close(c) => Received::Closed(c.map(|c| u16::from(c.code))),
+                _ => continue,
+            });
+        }
+    }
+
+    fn decode_text(&self, text: &str) -> Frame {
+        let v: Value = serde_json::from_str(text).expect("server frames are JSON");
+        match self.vsn {
+            Vsn::V2 => {
+                let a = v.as_array().expect("2.0.0 frames are arrays");
+                assert_eq!(a.len(), 5, "2.0.0 frames have 5 elements: {text}");
+                Frame {
+                    join_ref: opt_str(&a[0]),
+                    reference: opt_str(&a[1]),
+                    topic: a[2].as_str().expect("topic").into(),
+                    event: a[3].as_str().expect("event").into(),
+                    payload: a[4].clone(),
+                    binary: false,
+                }
+            }
+            Vsn::V1 => {
+                let o = v.as_object().expect("1.0.0 frames are objects");
+                Frame {
+                    join_ref: o.get("join_ref").and_then(opt_str_ref),
+                    reference: o.get("ref").and_then(opt_str_ref),
+                    topic: o["topic"].as_str().expect("topic").into(),
+                    event: o["event"].as_str().expect("event").into(),
+                    payload: o["payload"].clone(),
+                    binary: false,
+                }
+            }
+        }
+    }
+
+    /// The next frame; panics on timeout or close.
+    async fn recv(&mut self) -> Frame {
+        match self.next(WAIT).await {
+            Some(Received::Frame(f)) => f,
+            Some(Received::Closed(code)) => {
+                panic!("socket closed (code {code:?}) while a frame was expected")
+            }
+            None => panic!("no frame within {WAIT:?}"),
+        }
+    }
+
+    /// Skips frames until one with `event` on `topic` arrives.
+    async fn recv_event(&mut self, topic: &str, event: &str) -> Frame {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(Received::Frame(f)) if f.topic == topic && f.event == event => return f,
+                Some(Received::Frame(_)) => continue,
+                Some(Received::Closed(code)) => {
+                    panic!("socket closed (code {code:?}) while waiting for {event} on {topic}")
+                }
+                None => panic!("no {event} on {topic} within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// The reply to the push with `reference`, skipping other frames.
+    async fn reply(&mut self, reference: &str) -> Frame {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(Received::Frame(f))
+                    if f.event == "phx_reply" && f.reference.as_deref() == Some(reference) =>
+                {
+                    return f
+                }
+                Some(Received::Frame(_)) => continue,
+                Some(Received::Closed(code)) => {
+                    panic!("socket closed (code {code:?}) while waiting for reply {reference}")
+                }
+                None => panic!("no reply to ref {reference} within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// Asserts that no frame matching `pred` arrives within [`QUIET`].
+    async fn quiet(&mut self, what: &str, pred: impl Fn(&Frame) -> bool) {
+        let deadline = tokio::time::Instant::now() + QUIET;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.next(left).await {
+                Some(Received::Frame(f)) if pred(&f) => panic!("{what}: unexpected frame {f:?}"),
+                Some(Received::Frame(_)) => continue,
+                Some(Received::Closed(code)) => panic!("{what}: socket closed (code {code:?})"),
+                None => return,
+            }
+        }
+    }
+
+    /// Waits for the socket to be closed by the server; returns the close code, if any.
+    async fn closed(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some(Received::Closed(code)) => return code,
+                Some(Received::Frame(_)) => continue,
+                None => panic!("the server did not close the socket within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// Joins `topic` with `payload`; returns (join_ref, reply).
+    async fn join_with(&mut self, topic: &str, payload: Value) -> (String, Frame) {
+        let r = self.make_ref();
+        let text = self.encode(Some(&r), Some(&r), topic, "phx_join", &payload);
+        self.send_text(text).await;
+        let reply = self.reply(&r).await;
+        (r, reply)
+    }
+
+    /// Joins and asserts ok; returns the join_ref.
+    async fn join(&mut self, topic: &str, config: Value) -> String {
+        let (r, reply) = self.join_with(topic, json!({ "config": config })).await;
+        assert_eq!(
+            reply.status(),
+            "ok",
+            "join of {topic} must succeed: {:?}",
+            reply.payload
+        );
+        r
+    }
+
+    /// Sends a heartbeat and waits for its reply (proves the connection still works).
+    async fn heartbeat(&mut self) {
+        let r = self.push(None, "phoenix", "heartbeat", json!({})).await;
+        let reply = self.reply(&r).await;
+        assert_eq!(reply.payload, json!({"status": "ok", "response": {}}));
+    }
+}
+
+fn opt_str_ref(v: &Value) -> Option<String> {
+    opt_str(v)
+}
+
+fn kind3(
+    join_ref: &str,
+    r: &str,
+    topic: &str,
+    event: &str,
+    meta: &str,
+    enc: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut v = vec![
+        3,
+        join_ref.len() as u8,
+        r.len() as u8,
+        topic.len() as u8,
+        event.len() as u8,
+        meta.len() as u8,
+        enc,
+    ];
+    for f in [join_ref, r, topic, event, meta] {
+        v.extend_from_slice(f.as_bytes());
+    }
+    v.extend_from_slice(payload);
+    v
+}
+
+fn decode_kind4(b: &[u8]) -> Frame {
+    assert_eq!(b[0], 4, "the only binary frame the server sends is kind 4");
+    let (t, e, m, enc) = (b[1] as usize, b[2] as usize, b[3] as usize, b[4]);
+    let topic = std::str::from_utf8(&b[5..5 + t])
+        .expect("topic")
+        .to_string();
+    let event = std::str::from_utf8(&b[5 + t..5 + t + e])
+        .expect("event")
+        .to_string();
+    let body = &b[5 + t + e + m..];
+    let payload = if enc == 1 {
+        serde_json::from_slice(body).expect("json payload")
+    } else {
+        json!({ "bytes": body.to_vec() })
+    };
+    Frame {
+        join_ref: None,
+        reference: None,
+        topic,
+        event: "broadcast".into(),
+        payload: json!({"type": "broadcast", "event": event, "payload": payload}),
+        binary: true,
+    }
+}
+
+async fn start_limited(tweak: impl FnOnce(&mut Limits)) -> TestServer {
+    TestServer::start_with(|c| {
+        let mut l = Limits::default();
+        tweak(&mut l);
+        c.realtime_limits = l;
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection and channel basics
+
+#[tokio::test]
+async fn heartbeat_is_answered_on_both_serializers() {
+    let ts = TestServer::start().await;
+    for vsn in [Vsn::V1, Vsn::V2] {
+        let mut c = Client::connect(&ts, vsn).await;
+        let r = c.push(None, "phoenix", "heartbeat", json!({})).await;
+        let f = c.recv().await;
+        assert_eq!(
+            (f.topic.as_str(), f.event.as_str(), f.reference.as_deref()),
+            ("phoenix", "phx_reply", Some(r.as_str()))
+        );
+        assert_eq!(f.payload, json!({"status": "ok", "response": {}}));
+    }
+}
+
+#[tokio::test]
+async fn connect_without_or_with_a_bad_key_or_vsn_is_refused_with_json() {
+    let ts = TestServer::start().await;
+    let get = |q: &str| {
+        ts.http
+            .get(ts.url(&format!("/realtime/v1/websocket{q}")))
+            .send()
+    };
+    let (status, body) = json_of(get("?vsn=2.0.0").await.expect("request")).await;
+    assert_eq!(
+        (status, body),
+        (401, json!({"error": "API key is missing"}))
+    );
+    let (status, body) = json_of(get("?apikey=nope&vsn=2.0.0").await.expect("request")).await;
+    assert_eq!(
+        (status, body),
+        (
+            401,
+            json!({"error": "The token provided is not a valid JWT"})
+        )
+    );
+    let other = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoiYW5vbiIsImV4cCI6OTk5OTk5OTk5OX0.c2lnbmF0dXJl";
+    let (status, body) = json_of(
+        get(&format!("?apikey={other}&vsn=2.0.0"))
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (401, json!({"error": "Failed to validate JWT signature"}))
+    );
+    let (status, body) = json_of(
+        get(&format!("?apikey={}&vsn=3.0.0", ts.server.anon_key))
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("3.0.0"),
+        "the refusal names the version: {body}"
+    );
+    let expired = ts.token_for(&uuid::Uuid::new_v4().to_string(), "x@y.z", -10);
+    let (status, body) = json_of(
+        get(&format!("?apikey={expired}&vsn=1.0.0"))
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert_eq!((status, body), (401, json!({"error": "Token has expired"})));
+}
+
+#[tokio::test]
+async fn join_reply_echoes_postgres_changes_in_order_with_stable_integer_ids() {
+    let ts = TestServer::start().await;
+    let changes = json!([
+        {"event": "INSERT", "schema": "public", "table": "chat_messages"},
+        {"event": "*", "schema": "public", "table": "challenges", "filter": "status=eq.open"},
+    ]);
+    let mut ids = Vec::new();
+    for vsn in [Vsn::V2, Vsn::V1] {
+        let mut c = Client::connect(&ts, vsn).await;
+        let (_, reply) = c
+            .join_with(
+                "realtime:room1",
+                json!({"config": {"postgres_changes": changes}}),
+            )
+            .await;
+        assert_eq!(reply.status(), "ok");
+        let list = reply.payload["response"]["postgres_changes"]
+            .as_array()
+            .expect("list")
+            .clone();
+        assert_eq!(list.len(), 2);
+        for (got, asked) in list.iter().zip(changes.as_array().expect("array")) {
+            for k in ["event", "schema", "table", "filter"] {
+                assert_eq!(got.get(k), asked.get(k), "entry echoed unchanged ({k})");
+            }
+            assert!(got["id"].is_u64(), "id is an integer: {got}");
+        }
+        ids.push((list[0]["id"].clone(), list[1]["id"].clone()));
+        let sys = c.recv_event("realtime:room1", "system").await;
+        assert_eq!(
+            sys.payload,
+            json!({"extension": "postgres_changes", "status": "ok", "message": "Subscribed to PostgreSQL", "channel": "room1"})
+        );
+    }
+    assert_eq!(
+        ids[0], ids[1],
+        "the same parameters get the same ids on every socket"
+    );
+    assert_ne!(ids[0].0, ids[0].1);
+
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let (_, reply) = c.join_with("realtime:plain", json!({"config": {}})).await;
+    assert_eq!(
+        reply.payload,
+        json!({"status": "ok", "response": {"postgres_changes": []}})
+    );
+}
+
+#[tokio::test]
+async fn empty_subtopic_is_refused_with_topic_name_required() {
+    let ts = TestServer::start().await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let (_, reply) = c.join_with("realtime:", json!({"config": {}})).await;
+    assert_eq!(
+        reply.payload,
+        json!({"status": "error", "response": {"reason": "TopicNameRequired: You must provide a topic name"}})
+    );
+}
+
+#[tokio::test]
+async fn second_join_of_a_topic_closes_the_old_incarnation_first() {
+    let ts = TestServer::start().await;
+    for vsn in [Vsn::V1, Vsn::V2] {
+        let mut c = Client::connect(&ts, vsn).await;
+        let first = c.join("realtime:dup", json!({})).await;
+        let r = c.make_ref();
+        let text = c.encode(
+            Some(&r),
+            Some(&r),
+            "realtime:dup",
+            "phx_join",
+            &json!({"config": {}}),
+        );
+        c.send_text(text).await;
+        let close = c.recv().await;
+        assert_eq!(
+            close.event, "phx_close",
+            "the old channel is closed before the new join is answered"
+        );
+        assert_eq!(close.payload, json!({}));
+        if vsn == Vsn::V2 {
+            assert_eq!(
+                (close.join_ref.as_deref(), close.reference.as_deref()),
+                (Some(first.as_str()), Some(first.as_str()))
+            );
+        } else {
+            assert_eq!(
+                close.reference.as_deref(),
+                Some(first.as_str()),
+                "phx_close ref is the old join_ref"
+            );
+        }
+        let reply = c.recv().await;
+        assert_eq!(
+            (
+                reply.event.as_str(),
+                reply.status(),
+                reply.reference.as_deref()
+            ),
+            ("phx_reply", "ok", Some(r.as_str()))
+        );
+    }
+    assert!(ts.server.state.realtime.topic_count() <= 1);
+}
+
+#[tokio::test]
+async fn leave_replies_ok_then_phx_close_and_unjoined_leave_is_ok() {
+    let ts = TestServer::start().await;
+    for vsn in [Vsn::V1, Vsn::V2] {
+        let mut c = Client::connect(&ts, vsn).await;
+        let jr = c.join("realtime:bye", json!({})).await;
+        let r = c
+            .push(Some(&jr), "realtime:bye", "phx_leave", json!({}))
+            .await;
+        let reply = c.recv().await;
+        assert_eq!(
+            (
+                reply.event.as_str(),
+                reply.status(),
+                reply.reference.as_deref()
+            ),
+            ("phx_reply", "ok", Some(r.as_str()))
+        );
+        let close = c.recv().await;
+        assert_eq!(
+            (close.event.as_str(), close.reference.as_deref()),
+            ("phx_close", Some(jr.as_str())),
+            "phx_close carries ref = join_ref"
+        );
+        let r = c.push(None, "realtime:never", "phx_leave", json!({})).await;
+        let reply = c.recv().await;
+        assert_eq!(
+            (reply.status(), reply.reference.as_deref()),
+            ("ok", Some(r.as_str())),
+            "leaving an unjoined topic is ok"
+        );
+        c.quiet("no phx_close for a topic that was never joined", |f| {
+            f.event == "phx_close"
+        })
+        .await;
+    }
+    assert_eq!(
+        ts.server.state.realtime.topic_count(),
+        0,
+        "topics without members are dropped"
+    );
+}
+
+#[tokio::test]
+async fn push_to_an_unjoined_topic_gets_unmatched_topic() {
+    let ts = TestServer::start().await;
+    for vsn in [Vsn::V1, Vsn::V2] {
+        let mut c = Client::connect(&ts, vsn).await;
+        let r = c
+            .push(
+                Some("9"),
+                "realtime:nowhere",
+                "broadcast",
+                json!({"type": "broadcast", "event": "x", "payload": {}}),
+            )
+            .await;
+        let reply = c.reply(&r).await;
+        assert_eq!(
+            reply.payload,
+            json!({"status": "error", "response": {"reason": "unmatched topic"}})
+        );
+        let r = c.push(None, "other:topic", "phx_join", json!({})).await;
+        assert_eq!(
+            c.reply(&r).await.payload["response"]["reason"],
+            "unmatched topic",
+            "only realtime:* topics exist"
+        );
+    }
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let r = c
+        .push_binary("1", "realtime:nowhere", "x", b"{}", true)
+        .await;
+    assert_eq!(
+        c.reply(&r).await.payload["response"]["reason"],
+        "unmatched topic"
+    );
+}
+
+#[tokio::test]
+async fn malformed_frames_are_dropped_and_the_connection_stays_open() {
+    let ts = TestServer::start().await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    for bad in [
+        "not json",
+        "{\"topic\":\"x\"}",
+        "[1,2,3]",
+        "[null,\"1\",\"realtime:a\",\"phx_join\",5]",
+        "[null,\"1\",7,\"e\",{}]",
+    ] {
+        c.send_text(bad.to_string()).await;
+    }
+    c.send_binary(vec![3, 200, 0, 0, 0, 0, 1, b'a']).await;
+    c.send_binary(vec![9, 0, 0, 0, 0, 0, 1]).await;
+    c.send_binary(kind3("", "", "realtime:a", "e", "", 1, b"{broken"))
+        .await;
+    c.quiet("malformed frames get no answer", |_| true).await;
+    c.heartbeat().await;
+
+    let mut c = Client::connect(&ts, Vsn::V1).await;
+    c.send_text("[null,null,\"phoenix\",\"heartbeat\",{}]".into())
+        .await;
+    c.send_text(
+        "{\"topic\":\"phoenix\",\"event\":\"heartbeat\",\"payload\":\"str\",\"ref\":\"1\"}".into(),
+    )
+    .await;
+    c.send_binary(kind3("", "", "realtime:a", "e", "", 1, b"{}"))
+        .await;
+    c.quiet("malformed frames get no answer on 1.0.0 either", |_| true)
+        .await;
+    c.heartbeat().await;
+}
+
+#[tokio::test]
+async fn idle_socket_is_closed_after_the_idle_timeout() {
+    let ts = start_limited(|l| l.idle_timeout = Duration::from_millis(600)).await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    c.heartbeat().await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    c.heartbeat().await; // still open: each frame restarts the idle clock
+    assert_eq!(
+        c.closed().await,
+        Some(1000),
+        "silent for the idle timeout → closed normally"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_socket_cleanly() {
+    let ts = TestServer::start().await;
+    let mut a = Client::connect(&ts, Vsn::V2).await;
+    let mut b = Client::connect(&ts, Vsn::V1).await;
+    a.join("realtime:s", json!({"presence": {"enabled": true}}))
+        .await;
+    b.join("realtime:s", json!({})).await;
+    tokio::time::timeout(WAIT, ts.shutdown())
+        .await
+        .expect("shutdown finishes");
+    assert_eq!(a.closed().await, Some(1001), "going away");
+    assert_eq!(b.closed().await, Some(1001));
+}
