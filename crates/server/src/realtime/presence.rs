@@ -281,10 +281,10 @@ impl Session {
             let outcome = state.track(id, &key, meta);
             (outcome, topic.members())
         };
-        self.reply_to(push, true, json!({})).await;
         if newly_tracked {
             self.hub.online_add(&identity);
         }
+        self.reply_to(push, true, json!({})).await;
         if let Tracked::Joined(diff) | Tracked::Updated(diff) = outcome {
             fan_out_diff(
                 &topic,

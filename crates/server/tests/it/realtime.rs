@@ -682,3 +682,467 @@ async fn shutdown_closes_every_socket_cleanly() {
     assert_eq!(a.closed().await, Some(1001), "going away");
     assert_eq!(b.closed().await, Some(1001));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Broadcast
+
+#[tokio::test]
+async fn broadcast_skips_the_sender_unless_self_and_acks_in_text() {
+    let ts = TestServer::start().await;
+    let mut sender = Client::connect(&ts, Vsn::V2).await;
+    let mut listener = Client::connect(&ts, Vsn::V2).await;
+    let jr = sender
+        .join(
+            "realtime:b",
+            json!({"broadcast": {"self": false, "ack": true}}),
+        )
+        .await;
+    listener.join("realtime:b", json!({})).await;
+    let r = sender
+        .push_binary(&jr, "realtime:b", "cursor", br#"{"x":1}"#, true)
+        .await;
+    let ack = sender.recv().await;
+    assert!(!ack.binary, "the ack of a binary push is a text reply");
+    assert_eq!(
+        (
+            ack.event.as_str(),
+            ack.reference.as_deref(),
+            ack.join_ref.as_deref()
+        ),
+        ("phx_reply", Some(r.as_str()), Some(jr.as_str()))
+    );
+    assert_eq!(ack.payload, json!({"status": "ok", "response": {}}));
+    let got = listener.recv_event("realtime:b", "broadcast").await;
+    assert_eq!(
+        got.payload,
+        json!({"type": "broadcast", "event": "cursor", "payload": {"x": 1}})
+    );
+    sender
+        .quiet(
+            "self:false — the sender does not get its own broadcast",
+            |f| f.event == "broadcast",
+        )
+        .await;
+
+    let mut me = Client::connect(&ts, Vsn::V2).await;
+    let jr = me
+        .join("realtime:b", json!({"broadcast": {"self": true}}))
+        .await;
+    me.push_binary(&jr, "realtime:b", "echo", br#"{"y":2}"#, true)
+        .await;
+    let own = me.recv_event("realtime:b", "broadcast").await;
+    assert_eq!(
+        own.payload["payload"],
+        json!({"y": 2}),
+        "self:true — the sender gets its own broadcast"
+    );
+    me.quiet("ack:false — no reply", |f| f.event == "phx_reply")
+        .await;
+}
+
+#[tokio::test]
+async fn binary_broadcast_reaches_v2_as_kind4_and_v1_as_text() {
+    let ts = TestServer::start().await;
+    let mut sender = Client::connect(&ts, Vsn::V2).await;
+    let mut v2 = Client::connect(&ts, Vsn::V2).await;
+    let mut v1 = Client::connect(&ts, Vsn::V1).await;
+    let jr = sender.join("realtime:mix", json!({})).await;
+    v2.join("realtime:mix", json!({})).await;
+    v1.join("realtime:mix", json!({})).await;
+    sender
+        .push_binary(&jr, "realtime:mix", "ev", br#"{"hello":"w"}"#, true)
+        .await;
+    let a = v2.recv_event("realtime:mix", "broadcast").await;
+    assert!(
+        a.binary,
+        "2.0.0 receivers get a kind-4 frame for a binary source"
+    );
+    assert_eq!(
+        a.payload,
+        json!({"type": "broadcast", "event": "ev", "payload": {"hello": "w"}})
+    );
+    let b = v1.recv_event("realtime:mix", "broadcast").await;
+    assert!(!b.binary);
+    assert_eq!(
+        b.payload,
+        json!({"type": "broadcast", "event": "ev", "payload": {"hello": "w"}})
+    );
+    assert_eq!(b.reference, None);
+
+    // Raw bytes reach 2.0.0 sockets only.
+    sender
+        .push_binary(&jr, "realtime:mix", "raw", &[0, 1, 2, 255], false)
+        .await;
+    let raw = v2.recv_event("realtime:mix", "broadcast").await;
+    assert_eq!(raw.payload["payload"], json!({"bytes": [0, 1, 2, 255]}));
+    v1.quiet("binary payloads cannot reach 1.0.0 sockets", |f| {
+        f.event == "broadcast"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn v1_text_broadcast_reaches_v2_sockets_as_a_text_array() {
+    let ts = TestServer::start().await;
+    let mut v1 = Client::connect(&ts, Vsn::V1).await;
+    let mut v2 = Client::connect(&ts, Vsn::V2).await;
+    let jr = v1
+        .join("realtime:t", json!({"broadcast": {"ack": true}}))
+        .await;
+    v2.join("realtime:t", json!({})).await;
+    let r = v1
+        .push(
+            Some(&jr),
+            "realtime:t",
+            "broadcast",
+            json!({"type": "broadcast", "event": "msg", "payload": {"a": [1, 2]}}),
+        )
+        .await;
+    assert_eq!(v1.reply(&r).await.status(), "ok");
+    let got = v2.recv_event("realtime:t", "broadcast").await;
+    assert!(!got.binary, "a JSON (text) source is forwarded as text");
+    assert_eq!((got.join_ref.clone(), got.reference.clone()), (None, None));
+    assert_eq!(
+        got.payload,
+        json!({"type": "broadcast", "event": "msg", "payload": {"a": [1, 2]}})
+    );
+}
+
+#[tokio::test]
+async fn rest_batch_broadcast_is_delivered_as_text_and_needs_a_valid_token() {
+    let ts = TestServer::start().await;
+    let mut v2 = Client::connect(&ts, Vsn::V2).await;
+    let mut v1 = Client::connect(&ts, Vsn::V1).await;
+    v2.join("realtime:news", json!({})).await;
+    v1.join("realtime:news", json!({})).await;
+    let url = ts.url(&format!(
+        "/realtime/v1/api/broadcast?apikey={}&vsn=2.0.0",
+        ts.server.anon_key
+    ));
+    let body = json!({"messages": [{"topic": "news", "event": "e", "payload": {"a": 1}, "private": false}, {"topic": "news", "event": "f", "payload": {}, "id": "m1"}]});
+    let resp = ts
+        .http
+        .post(&url)
+        .header("apikey", &ts.server.anon_key)
+        .header("Authorization", format!("Bearer {}", ts.server.anon_key))
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    let (status, text) = json_of(resp).await;
+    assert_eq!((status, text), (202, Value::Null), "202 with an empty body");
+    for c in [&mut v2, &mut v1] {
+        let a = c.recv_event("realtime:news", "broadcast").await;
+        assert!(!a.binary, "batch messages are JSON text broadcasts");
+        assert_eq!(
+            a.payload,
+            json!({"type": "broadcast", "event": "e", "payload": {"a": 1}})
+        );
+        let b = c.recv_event("realtime:news", "broadcast").await;
+        assert_eq!(
+            b.payload,
+            json!({"type": "broadcast", "event": "f", "payload": {}, "meta": {"id": "m1"}})
+        );
+    }
+    let plain = ts.url("/realtime/v1/api/broadcast");
+    let resp = ts.http.post(&plain).json(&body).send().await.expect("post");
+    assert_eq!(
+        json_of(resp).await,
+        (401, json!({"message": "Unauthorized"}))
+    );
+    let resp = ts
+        .http
+        .post(&plain)
+        .header("Authorization", "Bearer junk")
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(json_of(resp).await.0, 401);
+    let resp = ts
+        .http
+        .post(&plain)
+        .header("apikey", &ts.server.anon_key)
+        .body("{\"messages\": 5}")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        json_of(resp).await.0,
+        422,
+        "an invalid body is a validation error"
+    );
+}
+
+#[tokio::test]
+async fn rest_event_broadcast_is_a_user_broadcast_json_or_bytes() {
+    let ts = TestServer::start().await;
+    let mut v2 = Client::connect(&ts, Vsn::V2).await;
+    let mut v1 = Client::connect(&ts, Vsn::V1).await;
+    v2.join("realtime:one", json!({})).await;
+    v1.join("realtime:one", json!({})).await;
+    let url = ts.url(&format!(
+        "/realtime/v1/api/broadcast/one/events/ping?apikey={}&vsn=2.0.0",
+        ts.server.anon_key
+    ));
+    let resp = ts
+        .http
+        .post(&url)
+        .header("apikey", &ts.server.anon_key)
+        .json(&json!({"b": 2}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 202);
+    let a = v2.recv_event("realtime:one", "broadcast").await;
+    assert!(
+        a.binary,
+        "per-event REST broadcasts reach 2.0.0 sockets as kind 4"
+    );
+    assert_eq!(
+        a.payload,
+        json!({"type": "broadcast", "event": "ping", "payload": {"b": 2}})
+    );
+    let b = v1.recv_event("realtime:one", "broadcast").await;
+    assert_eq!(
+        b.payload,
+        json!({"type": "broadcast", "event": "ping", "payload": {"b": 2}})
+    );
+
+    let resp = ts
+        .http
+        .post(&url)
+        .header("Authorization", format!("Bearer {}", ts.server.anon_key))
+        .header("content-type", "application/octet-stream")
+        .body(vec![7u8, 8, 9])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 202);
+    let raw = v2.recv_event("realtime:one", "broadcast").await;
+    assert_eq!(raw.payload["payload"], json!({"bytes": [7, 8, 9]}));
+    v1.quiet("bytes cannot reach 1.0.0 sockets", |f| {
+        f.event == "broadcast"
+    })
+    .await;
+    let resp = ts
+        .http
+        .post(ts.url("/realtime/v1/api/broadcast/one/events/ping"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 401);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Presence
+
+#[tokio::test]
+async fn presence_state_after_join_then_diffs_for_track_update_and_untrack() {
+    let ts = TestServer::start().await;
+    for vsn in [Vsn::V2, Vsn::V1] {
+        let topic = format!("realtime:lobby-{}", vsn.as_str());
+        let mut a = Client::connect(&ts, vsn).await;
+        let jr = a
+            .join(
+                &topic,
+                json!({"presence": {"enabled": true, "key": "alice"}}),
+            )
+            .await;
+        let state = a.recv_event(&topic, "presence_state").await;
+        assert_eq!(
+            state.payload,
+            json!({}),
+            "an empty presence_state is still sent after the join"
+        );
+        if vsn == Vsn::V2 {
+            assert_eq!(
+                state.join_ref.as_deref(),
+                Some(jr.as_str()),
+                "presence_state carries the join_ref"
+            );
+        }
+        let r = a
+            .push(
+                Some(&jr),
+                &topic,
+                "presence",
+                json!({"type": "presence", "event": "track", "payload": {"online_at": "now"}}),
+            )
+            .await;
+        assert_eq!(
+            a.reply(&r).await.payload,
+            json!({"status": "ok", "response": {}})
+        );
+        let diff = a.recv_event(&topic, "presence_diff").await;
+        assert_eq!(
+            diff.join_ref, None,
+            "presence_diff is fastlaned (join_ref null)"
+        );
+        let meta = diff.payload["joins"]["alice"]["metas"][0].clone();
+        assert_eq!(meta["online_at"], "now");
+        let first_ref = meta["phx_ref"].as_str().expect("phx_ref").to_string();
+        assert_eq!(diff.payload["leaves"], json!({}));
+
+        let mut b = Client::connect(&ts, vsn).await;
+        let jb = b
+            .join(&topic, json!({"presence": {"enabled": true, "key": "bob"}}))
+            .await;
+        let state = b.recv_event(&topic, "presence_state").await;
+        assert_eq!(
+            state.payload["alice"]["metas"][0]["phx_ref"],
+            first_ref.as_str(),
+            "a later joiner sees who is there"
+        );
+
+        // Identical re-track: ok, nothing fanned out.
+        let r = a
+            .push(
+                Some(&jr),
+                &topic,
+                "presence",
+                json!({"type": "presence", "event": "track", "payload": {"online_at": "now"}}),
+            )
+            .await;
+        assert_eq!(a.reply(&r).await.status(), "ok");
+        b.quiet("an identical track is a no-op", |f| {
+            f.event == "presence_diff"
+        })
+        .await;
+        // Update: join of the new meta (with phx_ref_prev) and leave of the old.
+        let r = a
+            .push(
+                Some(&jr),
+                &topic,
+                "presence",
+                json!({"type": "presence", "event": "track", "payload": {"online_at": "later"}}),
+            )
+            .await;
+        assert_eq!(a.reply(&r).await.status(), "ok");
+        let diff = b.recv_event(&topic, "presence_diff").await;
+        let new_meta = &diff.payload["joins"]["alice"]["metas"][0];
+        assert_eq!(new_meta["online_at"], "later");
+        assert_eq!(new_meta["phx_ref_prev"], first_ref.as_str());
+        assert_ne!(new_meta["phx_ref"], first_ref.as_str());
+        assert_eq!(
+            diff.payload["leaves"]["alice"]["metas"][0]["phx_ref"],
+            first_ref.as_str()
+        );
+        // Untrack: a leave, to the tracker too.
+        let r = a
+            .push(
+                Some(&jr),
+                &topic,
+                "presence",
+                json!({"type": "presence", "event": "untrack"}),
+            )
+            .await;
+        assert_eq!(a.reply(&r).await.status(), "ok");
+        for c in [&mut a, &mut b] {
+            let d = loop {
+                let d = c.recv_event(&topic, "presence_diff").await;
+                if d.payload["leaves"] != json!({}) && d.payload["joins"] == json!({}) {
+                    break d;
+                }
+            };
+            assert_eq!(
+                d.payload["leaves"]["alice"]["metas"][0]["online_at"],
+                "later"
+            );
+        }
+        let _ = jb;
+    }
+}
+
+#[tokio::test]
+async fn presence_leaves_when_the_socket_disconnects_and_online_users_counts_people() {
+    let ts = TestServer::start().await;
+    let u = ts.user("pia").await;
+    let mut watcher = Client::connect(&ts, Vsn::V2).await;
+    watcher
+        .join(
+            "realtime:p",
+            json!({"presence": {"enabled": true, "key": "w"}}),
+        )
+        .await;
+    watcher.recv_event("realtime:p", "presence_state").await;
+    let mut a = Client::connect(&ts, Vsn::V2).await;
+    let jr = a
+        .join(
+            "realtime:p",
+            json!({"presence": {"enabled": true, "key": "pia"}}),
+        )
+        .await;
+    let mut a2 = Client::connect(&ts, Vsn::V1).await;
+    let (jr2, reply) = a2
+        .join_with(
+            "realtime:p2",
+            json!({"config": {"presence": {"key": "pia"}}, "access_token": u.token}),
+        )
+        .await;
+    assert_eq!(reply.status(), "ok");
+    let r = a
+        .push(
+            Some(&jr),
+            "realtime:p",
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": {"n": 1}}),
+        )
+        .await;
+    a.reply(&r).await;
+    let r = a2
+        .push(
+            Some(&jr2),
+            "realtime:p2",
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": {"n": 2}}),
+        )
+        .await;
+    a2.reply(&r).await;
+    watcher.recv_event("realtime:p", "presence_diff").await;
+    assert_eq!(
+        ts.server.state.realtime.online_users(),
+        2,
+        "anon key 'pia' and the signed-in user"
+    );
+    drop(a);
+    let d = watcher.recv_event("realtime:p", "presence_diff").await;
+    assert_eq!(
+        d.payload["leaves"]["pia"]["metas"][0]["n"], 1,
+        "a closed socket's presence leaves"
+    );
+    assert_eq!(ts.server.state.realtime.online_users(), 1);
+    drop(a2);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while ts.server.state.realtime.online_users() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "online users drop to 0 once everyone left"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn presence_track_with_a_non_map_payload_is_refused() {
+    let ts = TestServer::start().await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let jr = c
+        .join("realtime:pm", json!({"presence": {"enabled": true}}))
+        .await;
+    let r = c
+        .push(
+            Some(&jr),
+            "realtime:pm",
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": "me"}),
+        )
+        .await;
+    assert_eq!(
+        c.reply(&r).await.payload,
+        json!({"status": "error", "response": {"reason": "Presence track payload must be a map"}})
+    );
+    c.quiet("nothing was tracked", |f| f.event == "presence_diff")
+        .await;
+}
