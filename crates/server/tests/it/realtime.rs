@@ -1146,3 +1146,828 @@ async fn presence_track_with_a_non_map_payload_is_refused() {
     c.quiet("nothing was tracked", |f| f.event == "presence_diff")
         .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Data helpers (rows are written straight to the database: REST is another module)
+
+type Sql = rusqlite::types::Value;
+
+fn t(s: &str) -> Sql {
+    Sql::Text(s.into())
+}
+
+async fn exec(ts: &TestServer, sql: &str, params: Vec<Sql>) {
+    let sql = sql.to_string();
+    ts.server
+        .state
+        .db
+        .write(move |tx| -> Result<(), ruwad_server::db::DbError> {
+            tx.execute(&sql, rusqlite::params_from_iter(params))?;
+            Ok(())
+        })
+        .await
+        .expect("write");
+}
+
+fn now() -> String {
+    ruwad_server::schema::now_text()
+}
+
+/// A chat room of `kind` created by `owner`, with `members` (the owner is a member too).
+async fn make_room(ts: &TestServer, owner: &TestUser, kind: &str, members: &[&TestUser]) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    exec(ts, "INSERT INTO chat_rooms (id, name, kind, created_by, created_at) VALUES (?1, 'room', ?2, ?3, ?4)", vec![t(&id), t(kind), t(&owner.id), t(&now())]).await;
+    for (u, role) in std::iter::once((owner, "admin")).chain(members.iter().map(|m| (*m, "member")))
+    {
+        exec(
+            ts,
+            "INSERT INTO room_members (room_id, user_id, role, joined_at) VALUES (?1, ?2, ?3, ?4)",
+            vec![t(&id), t(&u.id), t(role), t(&now())],
+        )
+        .await;
+    }
+    id
+}
+
+async fn post_message(ts: &TestServer, room: &str, user: &TestUser, content: &str) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    exec(
+        ts,
+        "INSERT INTO chat_messages (id, room_id, user_id, content, type, created_at) VALUES (?1, ?2, ?3, ?4, 'text', ?5)",
+        vec![t(&id), t(room), t(&user.id), t(content), t(&now())],
+    )
+    .await;
+    id
+}
+
+async fn make_document(ts: &TestServer, owner: &TestUser, title: &str, version: i64) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    exec(
+        ts,
+        "INSERT INTO collaborative_documents (id, title, created_by, content, version, updated_at) VALUES (?1, ?2, ?3, '', ?4, ?5)",
+        vec![t(&id), t(title), t(&owner.id), Sql::Integer(version), t(&now())],
+    )
+    .await;
+    id
+}
+
+/// Joins with postgres_changes entries and `access_token`; returns (join_ref, ids in order).
+async fn subscribe(c: &mut Client, topic: &str, token: &str, changes: Value) -> (String, Vec<u64>) {
+    let (jr, reply) = c
+        .join_with(
+            topic,
+            json!({"config": {"postgres_changes": changes}, "access_token": token}),
+        )
+        .await;
+    assert_eq!(reply.status(), "ok", "{:?}", reply.payload);
+    let ids = reply.payload["response"]["postgres_changes"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| e["id"].as_u64().expect("id"))
+        .collect();
+    (jr, ids)
+}
+
+fn sorted(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v
+}
+
+fn ids_of(f: &Frame) -> Vec<u64> {
+    sorted(
+        f.payload["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|i| i.as_u64().expect("id"))
+            .collect(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// postgres_changes
+
+#[tokio::test]
+async fn postgres_changes_deliver_inserts_updates_and_deletes_by_event_type() {
+    let ts = TestServer::start().await;
+    let u = ts.user("ulla").await;
+    let room = make_room(&ts, &u, "direct", &[]).await;
+    for vsn in [Vsn::V2, Vsn::V1] {
+        let mut c = Client::connect(&ts, vsn).await;
+        let entry =
+            |event: &str| json!({"event": event, "schema": "public", "table": "chat_messages"});
+        let (_, ids) = subscribe(
+            &mut c,
+            "realtime:pg",
+            &u.token,
+            json!([
+                entry("INSERT"),
+                entry("update"),
+                entry("DELETE"),
+                entry("*")
+            ]),
+        )
+        .await;
+        let (ins, upd, del, all) = (ids[0], ids[1], ids[2], ids[3]);
+        c.recv_event("realtime:pg", "system").await;
+
+        let id = post_message(&ts, &room, &u, "hello").await;
+        let f = c.recv_event("realtime:pg", "postgres_changes").await;
+        assert_eq!((f.join_ref.clone(), f.reference.clone()), (None, None));
+        assert_eq!(
+            ids_of(&f),
+            sorted(vec![ins, all]),
+            "INSERT matches the INSERT and * subscriptions"
+        );
+        let data = &f.payload["data"];
+        assert_eq!(
+            (
+                data["schema"].as_str(),
+                data["table"].as_str(),
+                data["type"].as_str()
+            ),
+            (Some("public"), Some("chat_messages"), Some("INSERT"))
+        );
+        assert_eq!(data["record"]["id"], id.as_str());
+        assert_eq!(data["record"]["content"], "hello");
+        assert_eq!(data["errors"], Value::Null);
+        assert!(
+            data.get("old_record").is_none(),
+            "an INSERT has no old_record, as Realtime sends it"
+        );
+        assert_eq!(data["columns"][0], json!({"name": "id", "type": "uuid"}));
+        assert_eq!(data["columns"].as_array().map(Vec::len), Some(9));
+        let ts_text = data["commit_timestamp"].as_str().expect("commit_timestamp");
+        assert!(
+            ts_text.len() == 24 && ts_text.ends_with('Z'),
+            "YYYY-MM-DDTHH:MM:SS.mmmZ, got {ts_text}"
+        );
+
+        exec(
+            &ts,
+            "UPDATE chat_messages SET content = 'edited' WHERE id = ?1",
+            vec![t(&id)],
+        )
+        .await;
+        let f = c.recv_event("realtime:pg", "postgres_changes").await;
+        assert_eq!(ids_of(&f), sorted(vec![upd, all]));
+        assert_eq!(f.payload["data"]["type"], "UPDATE");
+        assert_eq!(f.payload["data"]["record"]["content"], "edited");
+        assert_eq!(
+            f.payload["data"]["old_record"]["content"], "hello",
+            "UPDATE carries the full old row"
+        );
+
+        exec(&ts, "DELETE FROM chat_messages WHERE id = ?1", vec![t(&id)]).await;
+        let f = c.recv_event("realtime:pg", "postgres_changes").await;
+        assert_eq!(ids_of(&f), sorted(vec![del, all]));
+        assert_eq!(f.payload["data"]["type"], "DELETE");
+        assert_eq!(
+            f.payload["data"]["old_record"],
+            json!({"id": id}),
+            "DELETE old_record is the primary key only"
+        );
+        assert!(f.payload["data"].get("record").is_none());
+    }
+}
+
+#[tokio::test]
+async fn postgres_changes_filters_compare_with_each_operator_by_column_type() {
+    let ts = TestServer::start().await;
+    let u = ts.user("fay").await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let ops = [
+        "eq.5",
+        "neq.5",
+        "lt.5",
+        "lte.5",
+        "gt.5",
+        "gte.5",
+        "in.(1,5,9)",
+        "gt.10",
+    ];
+    let entries: Vec<Value> = ops.iter().map(|op| json!({"event": "INSERT", "schema": "public", "table": "collaborative_documents", "filter": format!("version={op}")})).collect();
+    let (_, ids) = subscribe(&mut c, "realtime:docs", &u.token, Value::Array(entries)).await;
+    let id = |op: &str| ids[ops.iter().position(|o| *o == op).expect("op")];
+    let cases: [(i64, Vec<&str>); 4] = [
+        (4, vec!["neq.5", "lt.5", "lte.5"]),
+        (5, vec!["eq.5", "lte.5", "gte.5", "in.(1,5,9)"]),
+        (6, vec!["neq.5", "gt.5", "gte.5"]),
+        (40, vec!["neq.5", "gt.5", "gte.5", "gt.10"]),
+    ];
+    for (version, want) in cases {
+        make_document(&ts, &u, "d", version).await;
+        let f = c.recv_event("realtime:docs", "postgres_changes").await;
+        assert_eq!(f.payload["data"]["record"]["version"], version);
+        assert_eq!(
+            ids_of(&f),
+            sorted(want.iter().map(|o| id(o)).collect()),
+            "version {version} (40 > 10 numerically, not as text)"
+        );
+    }
+    // Every subscription is INSERT-only: updates match none of them.
+    exec(
+        &ts,
+        "UPDATE collaborative_documents SET version = 9",
+        vec![],
+    )
+    .await;
+    c.quiet("INSERT-only subscriptions ignore updates", |f| {
+        f.event == "postgres_changes"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_changes_filter_values_that_look_like_sql_are_plain_values() {
+    let ts = TestServer::start().await;
+    let u = ts.user("sam").await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let sneaky = "x' OR '1'='1";
+    let (_, ids) = subscribe(&mut c, "realtime:sq", &u.token, json!([{"event": "*", "schema": "public", "table": "collaborative_documents", "filter": format!("title=eq.{sneaky}")}])).await;
+    make_document(&ts, &u, "other", 1).await;
+    let target = make_document(&ts, &u, sneaky, 1).await;
+    let f = c.recv_event("realtime:sq", "postgres_changes").await;
+    assert_eq!(
+        f.payload["data"]["record"]["id"],
+        target.as_str(),
+        "only the row whose title is literally the filter value"
+    );
+    assert_eq!(ids_of(&f), vec![ids[0]]);
+    let (_, by_id) = subscribe(&mut c, "realtime:byid", &u.token, json!([{"event": "UPDATE", "schema": "public", "table": "collaborative_documents", "filter": format!("id=eq.{}", target.to_uppercase())}])).await;
+    exec(
+        &ts,
+        "UPDATE collaborative_documents SET version = 2",
+        vec![],
+    )
+    .await;
+    let f = c.recv_event("realtime:byid", "postgres_changes").await;
+    assert_eq!(
+        (f.payload["data"]["record"]["id"].as_str(), ids_of(&f)),
+        (Some(target.as_str()), by_id),
+        "uuid filters compare as uuids"
+    );
+    c.quiet("the other document's update does not match id=eq", |f| {
+        f.topic == "realtime:byid" && f.event == "postgres_changes"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_changes_never_deliver_a_row_the_subscriber_may_not_read() {
+    let ts = TestServer::start().await;
+    let member = ts.user("mem").await;
+    let outsider = ts.user("out").await;
+    let room = make_room(&ts, &member, "direct", &[]).await;
+    let all_messages = json!([{"event": "*", "schema": "public", "table": "chat_messages"}]);
+    let mut m = Client::connect(&ts, Vsn::V2).await;
+    let mut o = Client::connect(&ts, Vsn::V2).await;
+    let mut anon = Client::connect(&ts, Vsn::V1).await;
+    let mut service = Client::connect_with(&ts, Vsn::V2, &ts.server.service_role_key.clone()).await;
+    subscribe(&mut m, "realtime:rls", &member.token, all_messages.clone()).await;
+    subscribe(
+        &mut o,
+        "realtime:rls",
+        &outsider.token,
+        all_messages.clone(),
+    )
+    .await;
+    let (_, r) = anon
+        .join_with(
+            "realtime:rls",
+            json!({"config": {"postgres_changes": all_messages}}),
+        )
+        .await;
+    assert_eq!(r.status(), "ok");
+    service
+        .join("realtime:rls", json!({"postgres_changes": all_messages}))
+        .await;
+    let msg = post_message(&ts, &room, &member, "secret").await;
+    assert_eq!(
+        m.recv_event("realtime:rls", "postgres_changes")
+            .await
+            .payload["data"]["record"]["id"],
+        msg.as_str()
+    );
+    assert_eq!(
+        service
+            .recv_event("realtime:rls", "postgres_changes")
+            .await
+            .payload["data"]["record"]["id"],
+        msg.as_str(),
+        "service_role bypasses the rules"
+    );
+    o.quiet("a non-member never receives the room's message", |f| {
+        f.event == "postgres_changes"
+    })
+    .await;
+    anon.quiet("anon never receives the room's message", |f| {
+        f.event == "postgres_changes"
+    })
+    .await;
+    exec(
+        &ts,
+        "DELETE FROM chat_messages WHERE id = ?1",
+        vec![t(&msg)],
+    )
+    .await;
+    assert_eq!(
+        m.recv_event("realtime:rls", "postgres_changes")
+            .await
+            .payload["data"]["type"],
+        "DELETE"
+    );
+    o.quiet("nor its deletion", |f| f.event == "postgres_changes")
+        .await;
+}
+
+#[tokio::test]
+async fn unparseable_filters_and_unknown_tables_give_system_errors_but_the_join_succeeds() {
+    let ts = TestServer::start().await;
+    let u = ts.user("err").await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let changes = json!([
+        {"event": "*", "schema": "public", "table": "nope"},
+        {"event": "*", "schema": "public", "table": "chat_messages", "filter": "room_id=eq.not-a-uuid"},
+        {"event": "*", "schema": "public", "table": "chat_messages", "filter": "content=like.x"},
+        {"event": "*", "schema": "public", "table": "chat_messages", "filter": "nocolumn=eq.1"},
+    ]);
+    let (jr, ids) = subscribe(&mut c, "realtime:bad", &u.token, changes).await;
+    assert_eq!(ids.len(), 4, "every entry is echoed with an id");
+    let mut messages = Vec::new();
+    for _ in 0..4 {
+        let s = c.recv_event("realtime:bad", "system").await;
+        assert_eq!(s.join_ref.as_deref(), Some(jr.as_str()));
+        assert_eq!(
+            (
+                s.payload["extension"].as_str(),
+                s.payload["status"].as_str()
+            ),
+            (Some("postgres_changes"), Some("error"))
+        );
+        messages.push(s.payload["message"].as_str().expect("message").to_string());
+    }
+    assert!(
+        messages[0].starts_with("Unable to subscribe to changes with given parameters"),
+        "{}",
+        messages[0]
+    );
+    for m in &messages[1..] {
+        assert!(m.starts_with("Error parsing `filter` params:"), "{m}");
+    }
+    c.quiet(
+        "no 'Subscribed to PostgreSQL' when nothing could be subscribed",
+        |f| f.event == "system",
+    )
+    .await;
+    c.heartbeat().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private channels, tokens
+
+#[tokio::test]
+async fn private_channels_admit_members_and_refuse_everyone_else() {
+    let ts = TestServer::start().await;
+    let member = ts.user("in").await;
+    let outsider = ts.user("out").await;
+    let room = make_room(&ts, &member, "direct", &[]).await;
+    let topic = format!("realtime:chat:{room}");
+    let private = |token: &str| json!({"config": {"private": true, "broadcast": {"self": false}}, "access_token": token});
+    let mut m = Client::connect(&ts, Vsn::V2).await;
+    let (jr, reply) = m.join_with(&topic, private(&member.token)).await;
+    assert_eq!(reply.status(), "ok");
+    let mut o = Client::connect(&ts, Vsn::V2).await;
+    let (_, reply) = o.join_with(&topic, private(&outsider.token)).await;
+    let refusal = format!(
+        "Unauthorized: You do not have permissions to read from this Channel topic: chat:{room}"
+    );
+    assert_eq!(
+        reply.payload,
+        json!({"status": "error", "response": {"reason": refusal}})
+    );
+    let (_, reply) = o
+        .join_with(&topic, json!({"config": {"private": true}}))
+        .await;
+    assert_eq!(reply.status(), "error", "the anon key is refused too");
+    let (_, reply) = o
+        .join_with("realtime:lobby", private(&outsider.token))
+        .await;
+    assert_eq!(
+        reply.status(),
+        "error",
+        "a private topic that names nothing we know is refused"
+    );
+    // A public channel of the same name is a different topic: it never sees private traffic.
+    o.join(&topic, json!({})).await;
+    let mut m2 = Client::connect(&ts, Vsn::V1).await;
+    let (_, reply) = m2.join_with(&topic, private(&member.token)).await;
+    assert_eq!(reply.status(), "ok");
+    m.push_binary(&jr, &topic, "typing", b"{}", true).await;
+    assert_eq!(
+        m2.recv_event(&topic, "broadcast").await.payload["event"],
+        "typing"
+    );
+    o.quiet(
+        "public subscribers of the same name get nothing from the private topic",
+        |f| f.event == "broadcast",
+    )
+    .await;
+    // REST: private messages need the topic rule.
+    let url = ts.url("/realtime/v1/api/broadcast");
+    let msg = json!({"messages": [{"topic": format!("chat:{room}"), "event": "rest", "payload": {}, "private": true}]});
+    let resp = ts
+        .http
+        .post(&url)
+        .header("Authorization", format!("Bearer {}", outsider.token))
+        .json(&msg)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 202);
+    m2.quiet("an outsider's private REST message is dropped", |f| {
+        f.event == "broadcast"
+    })
+    .await;
+    let resp = ts
+        .http
+        .post(&url)
+        .header("Authorization", format!("Bearer {}", member.token))
+        .json(&msg)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 202);
+    assert_eq!(
+        m2.recv_event(&topic, "broadcast").await.payload["event"],
+        "rest"
+    );
+}
+
+#[tokio::test]
+async fn access_token_refresh_updates_the_role_and_a_bad_token_closes_the_channel() {
+    let ts = TestServer::start().await;
+    let u = ts.user("ref").await;
+    let room = make_room(&ts, &u, "direct", &[]).await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let (jr, reply) = c.join_with("realtime:at", json!({"config": {"postgres_changes": [{"event": "INSERT", "schema": "public", "table": "chat_messages"}]}})).await;
+    assert_eq!(reply.status(), "ok");
+    post_message(&ts, &room, &u, "before").await;
+    c.quiet("as anon the row is not readable", |f| {
+        f.event == "postgres_changes"
+    })
+    .await;
+    c.push(
+        Some(&jr),
+        "realtime:at",
+        "access_token",
+        json!({"access_token": u.token}),
+    )
+    .await;
+    c.quiet("access_token gets no reply", |f| f.event == "phx_reply")
+        .await;
+    post_message(&ts, &room, &u, "after").await;
+    let f = c.recv_event("realtime:at", "postgres_changes").await;
+    assert_eq!(
+        f.payload["data"]["record"]["content"], "after",
+        "the refreshed token's role is used for delivery"
+    );
+    c.push(
+        Some(&jr),
+        "realtime:at",
+        "access_token",
+        json!({"access_token": "sb_publishable_x"}),
+    )
+    .await;
+    c.push(
+        Some(&jr),
+        "realtime:at",
+        "access_token",
+        json!({"access_token": null}),
+    )
+    .await;
+    c.heartbeat().await;
+    c.push(
+        Some(&jr),
+        "realtime:at",
+        "access_token",
+        json!({"access_token": "junk"}),
+    )
+    .await;
+    let s = c.recv_event("realtime:at", "system").await;
+    assert_eq!(
+        s.payload,
+        json!({"extension": "system", "status": "error", "message": "The token provided is not a valid JWT", "channel": "at"})
+    );
+    let close = c.recv().await;
+    assert_eq!(
+        (close.event.as_str(), close.reference.as_deref()),
+        ("phx_close", Some(jr.as_str()))
+    );
+    let r = c
+        .push(
+            Some(&jr),
+            "realtime:at",
+            "broadcast",
+            json!({"type": "broadcast", "event": "x", "payload": {}}),
+        )
+        .await;
+    assert_eq!(
+        c.reply(&r).await.payload["response"]["reason"],
+        "unmatched topic",
+        "the channel is gone"
+    );
+}
+
+#[tokio::test]
+async fn access_token_refresh_rechecks_a_private_topic() {
+    let ts = TestServer::start().await;
+    let owner = ts.user("own").await;
+    let guest = ts.user("gst").await;
+    let room = make_room(&ts, &owner, "direct", &[&guest]).await;
+    let topic = format!("realtime:chat:{room}");
+    let mut c = Client::connect(&ts, Vsn::V1).await;
+    let (jr, reply) = c
+        .join_with(
+            &topic,
+            json!({"config": {"private": true}, "access_token": guest.token}),
+        )
+        .await;
+    assert_eq!(reply.status(), "ok");
+    exec(
+        &ts,
+        "DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2",
+        vec![t(&room), t(&guest.id)],
+    )
+    .await;
+    let fresh = ts.token_for(&guest.id, &guest.email, 3600);
+    c.push(
+        Some(&jr),
+        &topic,
+        "access_token",
+        json!({"access_token": fresh}),
+    )
+    .await;
+    let s = c.recv_event(&topic, "system").await;
+    assert_eq!(
+        s.payload["message"],
+        format!("You no longer have permission to read from this Channel topic: chat:{room}")
+    );
+    assert_eq!(c.recv().await.event, "phx_close");
+}
+
+#[tokio::test]
+async fn an_expiring_token_closes_its_channel_at_expiry() {
+    let ts = TestServer::start().await;
+    let u = ts.user("exp").await;
+    let short = ts.token_for(&u.id, &u.email, 2);
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let (jr, reply) = c
+        .join_with(
+            "realtime:short",
+            json!({"config": {}, "access_token": short}),
+        )
+        .await;
+    assert_eq!(reply.status(), "ok");
+    c.join("realtime:long", json!({})).await;
+    let s = c.recv_event("realtime:short", "system").await;
+    let message = s.payload["message"].as_str().expect("message");
+    assert!(
+        message.starts_with("Token has expired ") && message.ends_with(" seconds ago"),
+        "{message}"
+    );
+    assert_eq!(s.payload["extension"], "system");
+    let close = c.recv().await;
+    assert_eq!(
+        (
+            close.topic.as_str(),
+            close.event.as_str(),
+            close.reference.as_deref()
+        ),
+        ("realtime:short", "phx_close", Some(jr.as_str()))
+    );
+    c.heartbeat().await; // the socket and the other channel live on
+    let (_, reply) = c
+        .join_with(
+            "realtime:again",
+            json!({"config": {}, "access_token": short}),
+        )
+        .await;
+    let reason = reply.payload["response"]["reason"]
+        .as_str()
+        .expect("reason");
+    assert!(
+        reason.starts_with("InvalidJWTToken: Token has expired"),
+        "{reason}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits
+
+#[tokio::test]
+async fn too_many_channels_on_one_socket_is_refused() {
+    let ts = start_limited(|l| l.channels_per_socket = 2).await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    c.join("realtime:c1", json!({})).await;
+    c.join("realtime:c2", json!({})).await;
+    c.join("realtime:c2", json!({})).await; // re-joining a joined topic replaces it, it does not add one
+    let (_, reply) = c.join_with("realtime:c3", json!({"config": {}})).await;
+    assert_eq!(
+        reply.payload,
+        json!({"status": "error", "response": {"reason": "ChannelRateLimitReached: Too many channels"}})
+    );
+}
+
+#[tokio::test]
+async fn too_many_joins_per_second_refuses_the_join_and_closes_the_socket() {
+    let ts = start_limited(|l| l.joins_per_second = 2).await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    c.join("realtime:j1", json!({})).await;
+    c.join("realtime:j2", json!({})).await;
+    let (_, reply) = c.join_with("realtime:j3", json!({"config": {}})).await;
+    assert_eq!(
+        reply.payload["response"]["reason"],
+        "ClientJoinRateLimitReached: Too many joins per second"
+    );
+    assert!(c.closed().await.is_some(), "the socket is disconnected");
+}
+
+#[tokio::test]
+async fn too_many_messages_per_second_closes_the_channel_and_rest_gets_429() {
+    let ts = start_limited(|l| l.events_per_second = 3).await;
+    let mut c = Client::connect(&ts, Vsn::V1).await;
+    let jr = c
+        .join("realtime:r", json!({"broadcast": {"ack": true}}))
+        .await;
+    for _ in 0..3 {
+        let r = c
+            .push(
+                Some(&jr),
+                "realtime:r",
+                "broadcast",
+                json!({"type": "broadcast", "event": "e", "payload": {}}),
+            )
+            .await;
+        assert_eq!(c.reply(&r).await.status(), "ok");
+    }
+    c.push(
+        Some(&jr),
+        "realtime:r",
+        "broadcast",
+        json!({"type": "broadcast", "event": "e", "payload": {}}),
+    )
+    .await;
+    let s = c.recv_event("realtime:r", "system").await;
+    assert_eq!(
+        s.payload,
+        json!({"extension": "system", "status": "error", "message": "Too many messages per second", "channel": "r"})
+    );
+    assert_eq!(c.recv().await.event, "phx_close");
+
+    let ts = start_limited(|l| l.events_per_second = 2).await;
+    let url = ts.url("/realtime/v1/api/broadcast");
+    let batch = |n: usize| json!({"messages": (0..n).map(|_| json!({"topic": "r", "event": "e", "payload": {}})).collect::<Vec<_>>()});
+    let post = |n: usize| {
+        ts.http
+            .post(&url)
+            .header("apikey", &ts.server.anon_key)
+            .json(&batch(n))
+            .send()
+    };
+    assert_eq!(
+        json_of(post(3).await.expect("post")).await,
+        (
+            429,
+            json!({"message": "Too many messages to broadcast, please reduce the batch size"})
+        )
+    );
+    assert_eq!(post(2).await.expect("post").status().as_u16(), 202);
+    assert_eq!(
+        json_of(post(1).await.expect("post")).await,
+        (429, json!({"message": "You have exceeded your rate limit"}))
+    );
+}
+
+#[tokio::test]
+async fn oversized_payloads_are_dropped_refused_or_close_the_channel() {
+    let ts = start_limited(|l| l.max_payload_bytes = 200).await;
+    let big = "x".repeat(300);
+    let mut sender = Client::connect(&ts, Vsn::V2).await;
+    let mut listener = Client::connect(&ts, Vsn::V2).await;
+    let jr = sender
+        .join(
+            "realtime:big",
+            json!({"broadcast": {"ack": true}, "presence": {"enabled": true}}),
+        )
+        .await;
+    listener.join("realtime:big", json!({})).await;
+    let r = sender
+        .push_binary(
+            &jr,
+            "realtime:big",
+            "e",
+            json!({"big": big}).to_string().as_bytes(),
+            true,
+        )
+        .await;
+    assert_eq!(
+        sender.reply(&r).await.payload,
+        json!({"status": "error", "response": {"reason": "Payload size exceeded"}})
+    );
+    listener
+        .quiet("an oversized broadcast is dropped", |f| {
+            f.event == "broadcast"
+        })
+        .await;
+    let url = ts.url("/realtime/v1/api/broadcast");
+    let resp = ts
+        .http
+        .post(&url)
+        .header("apikey", &ts.server.anon_key)
+        .json(&json!({"messages": [{"topic": "big", "event": "e", "payload": {"big": big}}]}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        json_of(resp).await,
+        (422, json!({"message": "Payload size exceeds tenant limit"}))
+    );
+    let resp = ts
+        .http
+        .post(ts.url("/realtime/v1/api/broadcast/big/events/e"))
+        .header("apikey", &ts.server.anon_key)
+        .json(&json!({"big": big}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 422);
+    sender
+        .push(
+            Some(&jr),
+            "realtime:big",
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": {"big": big}}),
+        )
+        .await;
+    let s = sender.recv_event("realtime:big", "system").await;
+    assert_eq!(s.payload["message"], "Track message size exceeded");
+    assert_eq!(sender.recv().await.event, "phx_close");
+}
+
+#[tokio::test]
+async fn more_than_five_presence_calls_in_the_window_closes_the_channel() {
+    let ts = TestServer::start().await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let jr = c
+        .join("realtime:pr", json!({"presence": {"enabled": true}}))
+        .await;
+    for i in 0..5 {
+        let r = c
+            .push(
+                Some(&jr),
+                "realtime:pr",
+                "presence",
+                json!({"type": "presence", "event": "track", "payload": {"i": i}}),
+            )
+            .await;
+        assert_eq!(
+            c.reply(&r).await.status(),
+            "ok",
+            "call {i} is within Supabase's 5 per 30 s"
+        );
+    }
+    c.push(
+        Some(&jr),
+        "realtime:pr",
+        "presence",
+        json!({"type": "presence", "event": "untrack"}),
+    )
+    .await;
+    let s = c.recv_event("realtime:pr", "system").await;
+    assert_eq!(s.payload["message"], "Client presence rate limit exceeded");
+    assert_eq!(
+        c.recv_event("realtime:pr", "phx_close")
+            .await
+            .reference
+            .as_deref(),
+        Some(jr.as_str())
+    );
+}
+
+#[tokio::test]
+async fn too_many_connections_are_refused_at_upgrade() {
+    let ts = start_limited(|l| l.max_connections = 1).await;
+    let mut first = Client::connect(&ts, Vsn::V2).await;
+    first.heartbeat().await;
+    let url = ts.url(&format!(
+        "/realtime/v1/websocket?apikey={}&vsn=2.0.0",
+        ts.server.anon_key
+    ));
+    let (status, body) = json_of(ts.http.get(url).send().await.expect("request")).await;
+    assert_eq!(
+        (status, body),
+        (429, json!({"error": "Too many connected users"}))
+    );
+}
