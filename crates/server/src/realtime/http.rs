@@ -51,8 +51,28 @@ pub(super) fn router() -> Router<Arc<AppState>> {
         )
 }
 
-fn connect_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
+/// Why a WebSocket upgrade was refused; the texts are Realtime's.
+#[derive(Debug, thiserror::Error)]
+enum ConnectRefusal {
+    #[error("API key is missing")]
+    MissingKey,
+    #[error("{}", connect_jwt_text(.0))]
+    BadKey(JwtError),
+    #[error("Unsupported serializer version {0:?}: this server speaks vsn 1.0.0 and 2.0.0")]
+    Vsn(String),
+    #[error("{}", text::TOO_MANY_USERS)]
+    TooManyUsers,
+}
+
+impl IntoResponse for ConnectRefusal {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ConnectRefusal::MissingKey | ConnectRefusal::BadKey(_) => StatusCode::UNAUTHORIZED,
+            ConnectRefusal::Vsn(_) => StatusCode::BAD_REQUEST,
+            ConnectRefusal::TooManyUsers => StatusCode::TOO_MANY_REQUESTS,
+        };
+        (status, Json(json!({ "error": self.to_string() }))).into_response()
+    }
 }
 
 /// The connect-time text for a refused key (no "N seconds ago", as Realtime).
@@ -79,22 +99,18 @@ async fn websocket(
         .or_else(|| query.get("apikey").cloned())
         .filter(|t| !t.is_empty())
     else {
-        return connect_error(StatusCode::UNAUTHORIZED, "API key is missing");
+        return ConnectRefusal::MissingKey.into_response();
     };
     if let Err(e) = app.verify(&token) {
-        return connect_error(StatusCode::UNAUTHORIZED, connect_jwt_text(&e));
+        return ConnectRefusal::BadKey(e).into_response();
     }
     let asked = query.get("vsn").map(String::as_str);
     let Some(vsn) = Vsn::parse(asked) else {
-        let message = format!(
-            "Unsupported serializer version {:?}: this server speaks vsn 1.0.0 and 2.0.0",
-            asked.unwrap_or("")
-        );
-        return connect_error(StatusCode::BAD_REQUEST, &message);
+        return ConnectRefusal::Vsn(asked.unwrap_or("").to_string()).into_response();
     };
     let hub = &app.realtime.shared;
     if hub.connections.load(Ordering::Relaxed) >= hub.limits.max_connections {
-        return connect_error(StatusCode::TOO_MANY_REQUESTS, text::TOO_MANY_USERS);
+        return ConnectRefusal::TooManyUsers.into_response();
     }
     let upgrade = match upgrade {
         Ok(u) => u,
@@ -107,30 +123,52 @@ async fn websocket(
         .on_upgrade(move |ws| socket::run(app, ws, vsn, token))
 }
 
-fn rest_error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "message": message }))).into_response()
+/// Why a REST broadcast was refused.
+#[derive(Debug, thiserror::Error)]
+enum RestError {
+    #[error("Unauthorized")]
+    Unauthorized,
+    /// 422: the body does not validate.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{}", text::REST_PAYLOAD)]
+    PayloadTooLarge,
+    #[error("{}", text::REST_BATCH)]
+    BatchTooLarge,
+    #[error("{}", text::REST_RATE)]
+    RateLimited,
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            RestError::Unauthorized => StatusCode::UNAUTHORIZED,
+            RestError::Invalid(_) | RestError::PayloadTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
+            RestError::BatchTooLarge | RestError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        };
+        (status, Json(json!({ "message": self.to_string() }))).into_response()
+    }
 }
 
 /// The caller's role from `Authorization: Bearer`, else the `apikey` header.
-fn rest_role(app: &AppState, headers: &HeaderMap) -> Result<Role, Response> {
+fn rest_role(app: &AppState, headers: &HeaderMap) -> Result<Role, RestError> {
     let token = gateway::bearer(headers)
         .or_else(|| headers.get("apikey").and_then(|v| v.to_str().ok()))
         .filter(|t| !t.is_empty());
-    let unauthorized = || rest_error(StatusCode::UNAUTHORIZED, "Unauthorized");
     let claims = app
-        .verify(token.ok_or_else(unauthorized)?)
-        .map_err(|_| unauthorized())?;
+        .verify(token.ok_or(RestError::Unauthorized)?)
+        .map_err(|_| RestError::Unauthorized)?;
     Ok(Role::from_claims(&claims))
 }
 
 /// Counts `n` REST messages against the tenant's event rate.
-fn rest_rate(app: &AppState, n: u64) -> Result<(), Response> {
+fn rest_rate(app: &AppState, n: u64) -> Result<(), RestError> {
     let events = &app.realtime.shared.events;
     if n > events.limit() {
-        return Err(rest_error(StatusCode::TOO_MANY_REQUESTS, text::REST_BATCH));
+        return Err(RestError::BatchTooLarge);
     }
     if !events.hit(n) {
-        return Err(rest_error(StatusCode::TOO_MANY_REQUESTS, text::REST_RATE));
+        return Err(RestError::RateLimited);
     }
     Ok(())
 }
@@ -141,8 +179,8 @@ struct BatchMessage {
     payload: Value,
 }
 
-fn parse_batch(body: &[u8], max_payload: usize) -> Result<Vec<BatchMessage>, Response> {
-    let invalid = |m: String| rest_error(StatusCode::UNPROCESSABLE_ENTITY, &m);
+fn parse_batch(body: &[u8], max_payload: usize) -> Result<Vec<BatchMessage>, RestError> {
+    let invalid = RestError::Invalid;
     let v: Value = serde_json::from_slice(body)
         .map_err(|_| invalid("the body must be JSON {\"messages\": [...]}".into()))?;
     let list = v
@@ -171,10 +209,7 @@ fn parse_batch(body: &[u8], max_payload: usize) -> Result<Vec<BatchMessage>, Res
             .unwrap_or(usize::MAX)
             > max_payload
         {
-            return Err(rest_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                text::REST_PAYLOAD,
-            ));
+            return Err(RestError::PayloadTooLarge);
         }
         let private = matches!(m.get("private"), Some(Value::Bool(true)))
             || m.get("private")
@@ -200,19 +235,11 @@ async fn broadcast_batch(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let role = match rest_role(&app, &headers) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+) -> Result<StatusCode, RestError> {
+    let role = rest_role(&app, &headers)?;
     let hub = Arc::clone(&app.realtime.shared);
-    let messages = match parse_batch(&body, hub.limits.max_payload_bytes) {
-        Ok(m) => m,
-        Err(e) => return e,
-    };
-    if let Err(e) = rest_rate(&app, messages.len() as u64) {
-        return e;
-    }
+    let messages = parse_batch(&body, hub.limits.max_payload_bytes)?;
+    rest_rate(&app, messages.len() as u64)?;
     let mut allowed: HashMap<String, bool> = HashMap::new();
     for m in messages {
         if m.private {
@@ -239,7 +266,7 @@ async fn broadcast_batch(
                 .await;
         }
     }
-    StatusCode::ACCEPTED.into_response()
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn broadcast_event(
@@ -248,11 +275,8 @@ async fn broadcast_event(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let role = match rest_role(&app, &headers) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+) -> Result<StatusCode, RestError> {
+    let role = rest_role(&app, &headers)?;
     let hub = Arc::clone(&app.realtime.shared);
     let binary = headers
         .get(header::CONTENT_TYPE)
@@ -269,23 +293,20 @@ async fn broadcast_event(
     } else if serializer::is_json(&body) {
         BroadcastBytes::Json(body)
     } else {
-        return rest_error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the body must be JSON, or application/octet-stream bytes",
-        );
+        return Err(RestError::Invalid(
+            "the body must be JSON, or application/octet-stream bytes".into(),
+        ));
     };
     if payload.len() > hub.limits.max_payload_bytes {
-        return rest_error(StatusCode::UNPROCESSABLE_ENTITY, text::REST_PAYLOAD);
+        return Err(RestError::PayloadTooLarge);
     }
-    if let Err(e) = rest_rate(&app, 1) {
-        return e;
-    }
+    rest_rate(&app, 1)?;
     let private = query
         .get("private")
         .is_some_and(|p| p.eq_ignore_ascii_case("true"));
     if private && !topic_allowed(&hub.db, &topic, &role).await {
         tracing::info!(%topic, "REST broadcast to a private topic the caller may not use; dropped");
-        return StatusCode::ACCEPTED.into_response();
+        return Ok(StatusCode::ACCEPTED);
     }
     if let Some(t) = hub.topics.get(&format!("realtime:{topic}"), private) {
         let message = BroadcastMessage::User {
@@ -296,5 +317,5 @@ async fn broadcast_event(
         t.broadcast(&message, None, hub.limits.slow_consumer_timeout)
             .await;
     }
-    StatusCode::ACCEPTED.into_response()
+    Ok(StatusCode::ACCEPTED)
 }
