@@ -112,6 +112,14 @@ impl Server {
         realtime::Hub::start(&state);
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        // Small frames (Realtime pushes, short replies) must leave at once: with Nagle's
+        // algorithm on, a frame written while the previous one is unacknowledged waits for the
+        // peer's delayed ACK (up to ~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
+            }
+        });
         let guard = HostGuard::new(addr, &config.allowed_hosts);
         let app = router(Arc::clone(&state)).layer(axum::middleware::from_fn(move |req, next| {
             let guard = guard.clone();

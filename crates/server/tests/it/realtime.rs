@@ -1971,3 +1971,190 @@ async fn too_many_connections_are_refused_at_upgrade() {
         (429, json!({"error": "Too many connected users"}))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Measurements (run with `--release --ignored`; they print figures, they do not assert speed)
+
+/// Broadcast fan-out: one publisher pipelines kind-3 pushes to a topic with 100 2.0.0
+/// subscribers; prints delivered messages per second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_broadcast_fan_out_to_100_subscribers() {
+    let ts = TestServer::start().await;
+    let subscribers = 100;
+    let messages: usize = std::env::var("FANOUT_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut tasks = Vec::new();
+    for _ in 0..subscribers {
+        let mut c = Client::connect(&ts, Vsn::V2).await;
+        c.join("realtime:bench", json!({})).await;
+        tasks.push(tokio::spawn(async move {
+            let mut got = 0;
+            while got < messages {
+                match tokio::time::timeout(Duration::from_secs(30), c.ws.next()).await {
+                    Ok(Some(Ok(Message::Binary(_)))) => got += 1,
+                    Ok(Some(Ok(_))) => {}
+                    other => panic!("subscriber stopped after {got}: {other:?}"),
+                }
+            }
+        }));
+    }
+    let mut publisher = Client::connect(&ts, Vsn::V2).await;
+    let jr = publisher.join("realtime:bench", json!({})).await;
+    let frame = kind3(
+        &jr,
+        "",
+        "realtime:bench",
+        "tick",
+        "",
+        1,
+        br#"{"n":1,"body":"0123456789abcdef"}"#,
+    );
+    let start = std::time::Instant::now();
+    for _ in 0..messages {
+        publisher
+            .ws
+            .feed(Message::binary(frame.clone()))
+            .await
+            .expect("feed");
+    }
+    publisher.ws.flush().await.expect("flush");
+    for t in tasks {
+        t.await.expect("subscriber");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let delivered = (messages * subscribers) as f64;
+    println!("fan-out: {messages} messages x {subscribers} subscribers in {secs:.3} s = {:.0} delivered msgs/s", delivered / secs);
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort_unstable();
+    let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[i]
+}
+
+/// Broadcast latency with one message in flight: publisher → subscriber, 2000 samples.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_broadcast_latency_one_in_flight() {
+    let ts = TestServer::start().await;
+    let mut sub = Client::connect(&ts, Vsn::V2).await;
+    sub.join("realtime:lat", json!({})).await;
+    let mut publisher = Client::connect(&ts, Vsn::V2).await;
+    let jr = publisher.join("realtime:lat", json!({})).await;
+    let frame = kind3(&jr, "", "realtime:lat", "ping", "", 1, br#"{"t":1}"#);
+    let mut samples = Vec::new();
+    for _ in 0..2000 {
+        let start = std::time::Instant::now();
+        publisher.send_binary(frame.clone()).await;
+        let f = sub.recv().await;
+        assert!(f.binary);
+        samples.push(start.elapsed());
+    }
+    let (p50, p99) = (
+        percentile(&mut samples, 0.5),
+        percentile(&mut samples, 0.99),
+    );
+    println!("broadcast latency, 1 in flight: p50 {p50:?}, p99 {p99:?}");
+}
+
+/// Insert → postgres_changes latency at ~1000 inserts/s (2000 inserts), for a signed-in
+/// subscriber whose every delivery is checked against the row rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_insert_to_postgres_changes_latency_at_1k_per_second() {
+    let ts = TestServer::start().await;
+    let u = ts.user("lat").await;
+    let room = make_room(&ts, &u, "direct", &[]).await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    subscribe(
+        &mut c,
+        "realtime:pgl",
+        &u.token,
+        json!([{"event": "INSERT", "schema": "public", "table": "chat_messages"}]),
+    )
+    .await;
+    c.recv_event("realtime:pgl", "system").await;
+    let total = 2000;
+    type Times =
+        std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<String, std::time::Instant>>>;
+    let sent: Times = Default::default();
+    let committed: Times = Default::default();
+    let receiver = {
+        let (sent, committed) = (
+            std::sync::Arc::clone(&sent),
+            std::sync::Arc::clone(&committed),
+        );
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut arrivals = Vec::new();
+            while samples.len() < total {
+                let f = c.recv_event("realtime:pgl", "postgres_changes").await;
+                let at = std::time::Instant::now();
+                let content = f.payload["data"]["record"]["content"]
+                    .as_str()
+                    .expect("content")
+                    .to_string();
+                if let Some(start) = sent.lock().remove(&content) {
+                    samples.push(at - start);
+                }
+                arrivals.push((content, at));
+            }
+            // Commit → delivery, for the part of the latency Realtime owns.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let done = committed.lock();
+            let after_commit: Vec<Duration> = arrivals
+                .iter()
+                .filter_map(|(c, at)| done.get(c).map(|d| at.saturating_duration_since(*d)))
+                .collect();
+            (samples, after_commit)
+        })
+    };
+    let db = std::sync::Arc::clone(&ts.server.state.db);
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    for i in 0..total {
+        tick.tick().await;
+        let (id, room, uid, content) = (
+            uuid::Uuid::new_v4().to_string(),
+            room.clone(),
+            u.id.clone(),
+            format!("m{i}"),
+        );
+        sent.lock()
+            .insert(content.clone(), std::time::Instant::now());
+        let db = std::sync::Arc::clone(&db);
+        let committed = std::sync::Arc::clone(&committed);
+        tokio::spawn(async move {
+            let key = content.clone();
+            db.write(move |tx| -> Result<(), ruwad_server::db::DbError> {
+                tx.execute(
+                    "INSERT INTO chat_messages (id, room_id, user_id, content, type, created_at) VALUES (?1, ?2, ?3, ?4, 'text', ?5)",
+                    rusqlite::params![id, room, uid, content, ruwad_server::schema::now_text()],
+                )?;
+                Ok(())
+            })
+            .await
+            .expect("insert");
+            committed.lock().insert(key, std::time::Instant::now());
+        });
+    }
+    let (mut samples, mut after_commit) = tokio::time::timeout(Duration::from_secs(60), receiver)
+        .await
+        .expect("all delivered")
+        .expect("receiver");
+    let (p50, p99) = (
+        percentile(&mut samples, 0.5),
+        percentile(&mut samples, 0.99),
+    );
+    println!(
+        "insert -> postgres_changes at ~1k/s: p50 {p50:?}, p99 {p99:?} ({} samples)",
+        samples.len()
+    );
+    let (c50, c99) = (
+        percentile(&mut after_commit, 0.5),
+        percentile(&mut after_commit, 0.99),
+    );
+    println!("  of which commit returned -> delivered: p50 {c50:?}, p99 {c99:?}");
+}
