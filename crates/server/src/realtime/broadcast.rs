@@ -236,7 +236,7 @@ pub(crate) async fn deliver<F: Fn(Vsn) -> Option<Message>>(
     let mut delivered = 0;
     let mut full: Vec<(&Member, Message)> = Vec::new();
     for m in members {
-        if Some(m.channel) == skip {
+        if Some(m.channel) == skip || m.outbox.is_gone() {
             continue;
         }
         let Some(frame) = frames.get(m.vsn) else {

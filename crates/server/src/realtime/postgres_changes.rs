@@ -487,15 +487,15 @@ pub(crate) async fn run(hub: Arc<HubShared>, mut feed: broadcast::Receiver<Arc<C
             }
         }
         if lagged > 0 {
-            report_lag(&hub, lagged);
+            report_lag(&hub.pg, lagged);
         }
     }
 }
 
 /// The feed dropped `missed` changes before the dispatcher read them: say so loudly, and tell
 /// every subscribed channel.
-fn report_lag(hub: &HubShared, missed: u64) {
-    let channels = hub.pg.all();
+fn report_lag(registry: &PgRegistry, missed: u64) {
+    let channels = registry.all();
     tracing::error!(missed, channels = channels.len(), "postgres_changes dispatcher LAGGED behind the database: changes were lost; subscribers are told to catch up");
     let message = format!(
         "Realtime fell behind the database and missed {missed} changes; reload to catch up"
@@ -648,6 +648,41 @@ fn encode_data(change: &Change) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::realtime::socket::Outbound;
+    use axum::extract::ws::Message;
+
+    #[test]
+    fn a_lagging_feed_is_reported_to_every_subscribed_channel() {
+        let (outbox, mut rx) = Outbox::for_test(8);
+        let registry = PgRegistry::default();
+        let subs = parse_request(&[json!({"event": "*", "schema": "public"})]).subscriptions;
+        registry.add(Arc::new(PgChannel::new(
+            1,
+            "realtime:x",
+            Some("3".into()),
+            Vsn::V2,
+            outbox,
+            Role::Anon,
+            subs,
+        )));
+        report_lag(&registry, 7);
+        let Ok(Outbound::Frame(Message::Text(text))) = rx.try_recv() else {
+            panic!("a system frame was queued")
+        };
+        let v: Value = serde_json::from_str(text.as_str()).expect("json");
+        assert_eq!(
+            (v[0].as_str(), v[2].as_str(), v[3].as_str()),
+            (Some("3"), Some("realtime:x"), Some("system"))
+        );
+        assert_eq!(v[4]["status"], "error");
+        assert!(
+            v[4]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("missed 7 changes"),
+            "{v}"
+        );
+    }
 
     fn messages() -> &'static Table {
         schema::table("chat_messages").expect("table")

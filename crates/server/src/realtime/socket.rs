@@ -65,6 +65,21 @@ pub(crate) struct Outbox {
     gone: CancellationToken,
 }
 
+#[cfg(test)]
+impl Outbox {
+    /// An outbox whose queue the test reads directly.
+    pub fn for_test(capacity: usize) -> (Outbox, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (
+            Outbox {
+                tx,
+                gone: CancellationToken::new(),
+            },
+            rx,
+        )
+    }
+}
+
 /// What happened to a frame offered without waiting.
 pub(crate) enum Offer {
     Queued,

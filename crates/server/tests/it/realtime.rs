@@ -2158,3 +2158,44 @@ async fn measure_insert_to_postgres_changes_latency_at_1k_per_second() {
     );
     println!("  of which commit returned -> delivered: p50 {c50:?}, p99 {c99:?}");
 }
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_is_disconnected_and_the_others_still_get_everything() {
+    let ts = start_limited(|l| {
+        l.outbound_queue = 4;
+        l.slow_consumer_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut stuck = Client::connect(&ts, Vsn::V2).await;
+    stuck.join("realtime:slow", json!({})).await;
+    let mut reader = Client::connect(&ts, Vsn::V2).await;
+    reader.join("realtime:slow", json!({})).await;
+    let mut publisher = Client::connect(&ts, Vsn::V2).await;
+    let jr = publisher.join("realtime:slow", json!({})).await;
+    let count = 60;
+    let payload = json!({ "fill": "z".repeat(256 * 1024) }).to_string();
+    let frame = kind3(&jr, "", "realtime:slow", "big", "", 1, payload.as_bytes());
+    let reading = tokio::spawn(async move {
+        for i in 0..count {
+            let f = reader.recv_event("realtime:slow", "broadcast").await;
+            assert!(f.binary, "message {i}");
+        }
+    });
+    for _ in 0..count {
+        publisher.send_binary(frame.clone()).await;
+    }
+    tokio::time::timeout(Duration::from_secs(20), reading)
+        .await
+        .expect("the reader gets all messages in time")
+        .expect("reader");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while ts.server.state.realtime.connections() > 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stuck subscriber is disconnected (15 MB sent, it read nothing)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    publisher.heartbeat().await;
+    drop(stuck);
+}
