@@ -53,20 +53,18 @@ pub(crate) struct Channel {
     /// Unix seconds.
     pub expires_at: i64,
     pub pg: Option<Arc<PgChannel>>,
-    /// Whether this channel has a presence meta on its topic.
-    pub tracked: bool,
+    /// The online identity this channel's presence meta counts for, while it has one.
+    pub tracked: Option<String>,
     /// Presence calls in the current window: (window start, count).
     pub presence_window: (Instant, u32),
 }
 
-impl Channel {
-    /// Who this channel counts as for `Hub::online_users`: the signed-in user, else the
-    /// presence key.
-    pub fn online_identity(&self) -> String {
-        match &self.role {
-            Role::User(id) => format!("user:{id}"),
-            _ => format!("key:{}", self.presence_key),
-        }
+/// Who a tracked channel counts as for `Hub::online_users`: the signed-in user, else the
+/// presence key.
+pub(crate) fn channel_identity(role: &Role, presence_key: &str) -> String {
+    match role {
+        Role::User(id) => format!("user:{id}"),
+        _ => format!("key:{presence_key}"),
     }
 }
 
@@ -307,7 +305,7 @@ impl Session {
                 role: grant.role,
                 expires_at: grant.expires_at,
                 pg,
-                tracked: false,
+                tracked: None,
                 presence_window: (Instant::now(), 0),
             },
         );

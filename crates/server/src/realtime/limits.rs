@@ -5,8 +5,9 @@
 //! per 30 s per channel, 3000 KB payloads, 60 s idle timeout) so that an app that works here
 //! works there. The tenant-wide *rates* are raised far above Supabase's (100 events/s) because
 //! one machine is the whole tenant and the benchmarks must measure the server, not the
-//! throttle: 100 000 client events/s (each broadcast, track or REST message counts once, however
-//! many subscribers it reaches), 1000 joins/s. Tests lower them to prove each error.
+//! throttle: 100 000 broadcast events/s (each socket broadcast or REST message counts once,
+//! however many subscribers it reaches), 10 000 presence calls/s, 1000 joins/s, 10 000
+//! sockets. Tests lower them to prove each error.
 //!
 //! The counters are fixed one-second (or configured) windows behind a `parking_lot` mutex held
 //! for a few instructions, never across an `.await`.
@@ -20,8 +21,8 @@ use parking_lot::Mutex;
 pub struct Limits {
     /// Channels one socket may have joined at once (`ChannelRateLimitReached: Too many channels`).
     pub channels_per_socket: usize,
-    /// Client events (broadcasts, presence calls, REST messages) per second for the whole
-    /// server (`Too many messages per second`; REST 429).
+    /// Broadcast events (socket broadcasts and REST messages) per second for the whole server
+    /// (`Too many messages per second`; REST 429).
     pub events_per_second: u64,
     /// Joins per second for the whole server (`ClientJoinRateLimitReached: Too many joins per
     /// second`, then the socket is closed).

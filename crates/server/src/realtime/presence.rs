@@ -29,6 +29,7 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use super::broadcast::{deliver, Member, PerVsn, Topic};
+use super::channel::channel_identity;
 use super::limits::text;
 use super::serializer::{self, Push};
 use super::socket::Session;
@@ -273,9 +274,13 @@ impl Session {
         };
         let (id, key) = (channel.id, channel.presence_key.clone());
         let topic = Arc::clone(&channel.topic);
-        let identity = channel.online_identity();
-        let newly_tracked = !channel.tracked;
-        channel.tracked = true;
+        // The identity is recorded at the first track, so a later role change (access_token)
+        // cannot make the untrack count someone else out.
+        let newly_tracked = channel.tracked.is_none();
+        let identity = channel
+            .tracked
+            .get_or_insert_with(|| channel_identity(&channel.role, &channel.presence_key))
+            .clone();
         let (outcome, members) = {
             let mut state = topic.presence.lock();
             let outcome = state.track(id, &key, meta);
@@ -301,14 +306,10 @@ impl Session {
         let Some(channel) = self.channels.get_mut(topic_name) else {
             return;
         };
-        if !std::mem::take(&mut channel.tracked) {
+        let Some(identity) = channel.tracked.take() else {
             return;
-        }
-        let (id, topic, identity) = (
-            channel.id,
-            Arc::clone(&channel.topic),
-            channel.online_identity(),
-        );
+        };
+        let (id, topic) = (channel.id, Arc::clone(&channel.topic));
         let (diff, members) = {
             let mut state = topic.presence.lock();
             (state.untrack(id), topic.members())

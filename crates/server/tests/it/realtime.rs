@@ -2199,3 +2199,95 @@ async fn a_subscriber_that_stops_reading_is_disconnected_and_the_others_still_ge
     publisher.heartbeat().await;
     drop(stuck);
 }
+
+#[tokio::test]
+async fn online_users_survive_a_role_change_between_track_and_untrack() {
+    let ts = TestServer::start().await;
+    let u = ts.user("olga").await;
+    let mut c = Client::connect(&ts, Vsn::V2).await;
+    let jr = c
+        .join("realtime:on", json!({"presence": {"key": "olga"}}))
+        .await;
+    let r = c
+        .push(
+            Some(&jr),
+            "realtime:on",
+            "presence",
+            json!({"type": "presence", "event": "track", "payload": {}}),
+        )
+        .await;
+    c.reply(&r).await;
+    assert_eq!(ts.server.state.realtime.online_users(), 1);
+    c.push(
+        Some(&jr),
+        "realtime:on",
+        "access_token",
+        json!({"access_token": u.token}),
+    )
+    .await;
+    let r = c
+        .push(
+            Some(&jr),
+            "realtime:on",
+            "presence",
+            json!({"type": "presence", "event": "untrack"}),
+        )
+        .await;
+    c.reply(&r).await;
+    assert_eq!(
+        ts.server.state.realtime.online_users(),
+        0,
+        "the untrack counts out who the track counted in"
+    );
+}
+
+#[tokio::test]
+async fn join_token_comes_from_access_token_or_user_token_and_sb_keys_are_ignored() {
+    let ts = TestServer::start().await;
+    let u = ts.user("tok").await;
+    let room = make_room(&ts, &u, "direct", &[]).await;
+    let topic = format!("realtime:chat:{room}");
+    let mut c = Client::connect(&ts, Vsn::V1).await;
+    let (_, reply) = c
+        .join_with(
+            &topic,
+            json!({"config": {"private": true}, "user_token": u.token}),
+        )
+        .await;
+    assert_eq!(
+        reply.status(),
+        "ok",
+        "user_token is an alias of access_token"
+    );
+    let mut c = Client::connect(&ts, Vsn::V1).await;
+    let (_, reply) = c
+        .join_with(
+            &topic,
+            json!({"config": {"private": true}, "access_token": "sb_publishable_abc"}),
+        )
+        .await;
+    assert_eq!(
+        reply.status(),
+        "error",
+        "an sb_ key is ignored: the socket's anon key is used, which is not a member"
+    );
+    let mut c = Client::connect_with(&ts, Vsn::V1, &u.token.clone()).await;
+    let (_, reply) = c
+        .join_with(
+            &topic,
+            json!({"config": {"private": true}, "access_token": "sb_publishable_abc"}),
+        )
+        .await;
+    assert_eq!(
+        reply.status(),
+        "ok",
+        "…and with a member's token as the socket key the join passes"
+    );
+    let (_, reply) = c
+        .join_with("realtime:x", json!({"config": {}, "access_token": "junk"}))
+        .await;
+    assert_eq!(
+        reply.payload["response"]["reason"],
+        "MalformedJWT: The token provided is not a valid JWT"
+    );
+}
