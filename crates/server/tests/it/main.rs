@@ -4,6 +4,8 @@
 mod common;
 
 mod auth;
+mod cli;
 mod demo;
+mod guard;
 mod realtime;
 mod rest;
