@@ -1,1 +1,0 @@
-//! realtime (issue #4).
