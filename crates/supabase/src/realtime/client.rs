@@ -33,13 +33,18 @@ use super::state::{ChannelStatus, ConnectionState};
 /// How to reach Realtime and how patient to be.
 #[derive(Debug, Clone)]
 pub struct RealtimeConfig {
-    /// The project URL (`http(s)://host[:port]`; Realtime is at `/realtime/v1`), or the Realtime
-    /// endpoint itself (`ws(s)://host/realtime/v1[/websocket]`).
+    /// The project URL (`http://host[:port]`; Realtime is at `/realtime/v1`), or the Realtime
+    /// endpoint itself (`ws://host/realtime/v1[/websocket]`). TLS (`https`/`wss`) is not built
+    /// in yet: such URLs are refused with [`ConfigError::TlsUnsupported`].
     pub url: String,
     /// The project's API key (anon / publishable), sent as `apikey`.
     pub api_key: String,
     /// The user's access token, if signed in (else channels use the API key).
     pub access_token: Option<String>,
+    /// Open TCP connections to this address instead of the URL's host; the URL (and so the
+    /// `Host` header) stays as given. For tunnels and port forwards (like curl's
+    /// `--connect-to`), and for tests through a proxy.
+    pub connect_to: Option<std::net::SocketAddr>,
     /// Serializer version; 2.0.0 by default, as realtime-js.
     pub vsn: Vsn,
     /// A heartbeat every interval; no reply within the next interval ends the connection.
@@ -72,6 +77,7 @@ impl RealtimeConfig {
             url: url.into(),
             api_key: api_key.into(),
             access_token: None,
+            connect_to: None,
             vsn: Vsn::V2,
             heartbeat_interval: Duration::from_secs(25),
             probe_timeout: Duration::from_secs(5),
@@ -95,9 +101,9 @@ impl RealtimeConfig {
         let url = self.url.trim_end_matches('/');
         let base = if let Some(rest) = url.strip_prefix("http://") {
             format!("ws://{rest}/realtime/v1")
-        } else if let Some(rest) = url.strip_prefix("https://") {
-            format!("wss://{rest}/realtime/v1")
-        } else if url.starts_with("ws://") || url.starts_with("wss://") {
+        } else if url.starts_with("https://") || url.starts_with("wss://") {
+            return Err(ConfigError::TlsUnsupported);
+        } else if url.starts_with("ws://") {
             url.trim_end_matches("/websocket").to_string()
         } else {
             return Err(ConfigError::BadUrl(self.url.clone()));
@@ -286,9 +292,10 @@ mod tests {
     fn endpoint_follows_supabase_js() {
         let c = RealtimeConfig::new("http://127.0.0.1:5000/", "k.e.y");
         assert_eq!(c.endpoint().as_deref(), Ok("ws://127.0.0.1:5000/realtime/v1/websocket?apikey=k.e.y&vsn=2.0.0"));
-        let mut c = RealtimeConfig::new("https://x.supabase.co", "a b");
+        let mut c = RealtimeConfig::new("http://h:1", "a b");
         c.vsn = Vsn::V1;
-        assert_eq!(c.endpoint().as_deref(), Ok("wss://x.supabase.co/realtime/v1/websocket?apikey=a%20b&vsn=1.0.0"));
+        assert_eq!(c.endpoint().as_deref(), Ok("ws://h:1/realtime/v1/websocket?apikey=a%20b&vsn=1.0.0"));
+        assert_eq!(RealtimeConfig::new("https://x.supabase.co", "k").endpoint(), Err(ConfigError::TlsUnsupported));
         let c = RealtimeConfig::new("ws://h/realtime/v1/websocket", "k");
         assert_eq!(c.endpoint().as_deref(), Ok("ws://h/realtime/v1/websocket?apikey=k&vsn=2.0.0"));
         assert_eq!(RealtimeConfig::new("ftp://h", "k").endpoint(), Err(ConfigError::BadUrl("ftp://h".into())));

@@ -247,8 +247,10 @@ impl ConnectError {
 pub enum ConfigError {
     #[error("API key is required to connect to Realtime")]
     MissingApiKey,
-    #[error("unsupported URL {0:?}: expected http(s):// or ws(s)://")]
+    #[error("unsupported URL {0:?}: expected http:// or ws://")]
     BadUrl(String),
+    #[error("https:// and wss:// need TLS, which this build of the client does not include yet")]
+    TlsUnsupported,
     #[error("RealtimeClient::connect must be called inside a tokio runtime")]
     NoRuntime,
 }

@@ -902,6 +902,21 @@ impl Session {
             self.limited = true;
         }
         let token = self.token.clone();
+        let Some(id) = self.channels.get(topic).map(|c| c.id) else { return };
+        // Replies still awaited on this incarnation will not come: the close is the answer.
+        let push_error = match &error {
+            ChannelError::Limit(l) => SendError::Limit(*l),
+            other => SendError::Rejected { reason: other.to_string() },
+        };
+        self.pending.retain(|_, p| match p {
+            Pending::Push { id: pid, replies } if *pid == id => {
+                for r in replies.drain(..) {
+                    let _ = r.send(Err(push_error.clone()));
+                }
+                false
+            }
+            _ => true,
+        });
         let Some(ch) = self.channels.get_mut(topic) else { return };
         // The token the server refused: the failed join's, else the one the channel holds.
         let refused = match ch.joining.take() {

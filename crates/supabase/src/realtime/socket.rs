@@ -38,7 +38,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
 use super::client::RealtimeConfig;
@@ -46,7 +46,7 @@ use super::error::ConnectError;
 use super::session::{Command, Control, Heartbeat, Session, SessionConfig};
 use super::state::ConnectionState;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = WebSocketStream<TcpStream>;
 
 /// Frames queued for the writer before the link counts as stalled.
 const WRITE_QUEUE: usize = 4096;
@@ -253,8 +253,8 @@ impl Task {
 
     fn start_attempt(&mut self) {
         self.publish(self.waiting_state(None));
-        let (url, timeout) = (self.url.clone(), self.cfg.connect_timeout);
-        self.link = Link::Opening(Box::pin(connect(url, timeout)));
+        let (url, target, timeout) = (self.url.clone(), self.cfg.connect_to, self.cfg.connect_timeout);
+        self.link = Link::Opening(Box::pin(connect(url, target, timeout)));
     }
 
     fn schedule_retry(&mut self) {
@@ -403,11 +403,46 @@ impl Task {
     }
 }
 
-async fn connect(url: String, timeout: std::time::Duration) -> Result<Ws, ConnectError> {
-    match tokio::time::timeout(timeout, tokio_tungstenite::connect_async_with_config(url.as_str(), None, true)).await {
+/// Opens TCP to `target` (or the URL's host), then the WebSocket handshake, within `timeout`.
+async fn connect(
+    url: String,
+    target: Option<std::net::SocketAddr>,
+    timeout: std::time::Duration,
+) -> Result<Ws, ConnectError> {
+    let work = async {
+        let stream = match target {
+            Some(addr) => TcpStream::connect(addr).await,
+            None => {
+                let authority = authority(&url).ok_or_else(|| ConnectError::Network(format!("no host in {url}")))?;
+                TcpStream::connect(authority).await
+            }
+        }
+        .map_err(|e| ConnectError::Network(e.to_string()))?;
+        // Small frames (heartbeats, pushes) must leave at once.
+        let _ = stream.set_nodelay(true);
+        tokio_tungstenite::client_async_with_config(url.as_str(), stream, None).await.map_err(classify)
+    };
+    match tokio::time::timeout(timeout, work).await {
         Err(_) => Err(ConnectError::Timeout),
         Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(tungstenite::Error::Http(response))) => {
+        Ok(Err(e)) => Err(e),
+    }
+}
+
+/// `host:port` of a `ws://` URL (port 80 by default).
+fn authority(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("ws://")?;
+    let host = rest.split(['/', '?']).next().filter(|h| !h.is_empty())?;
+    let has_port = match host.rfind(']') {
+        Some(i) => host[i..].contains(':'),
+        None => host.contains(':'),
+    };
+    Some(if has_port { host.to_string() } else { format!("{host}:80") })
+}
+
+fn classify(e: tungstenite::Error) -> ConnectError {
+    match e {
+        tungstenite::Error::Http(response) => {
             let status = response.status().as_u16();
             let message = response
                 .body()
@@ -415,9 +450,9 @@ async fn connect(url: String, timeout: std::time::Duration) -> Result<Ws, Connec
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
                 .and_then(|v| v.get("error").or_else(|| v.get("message")).and_then(|m| m.as_str()).map(str::to_string))
                 .unwrap_or_else(|| response.status().canonical_reason().unwrap_or("").to_string());
-            Err(ConnectError::Refused { status, message })
+            ConnectError::Refused { status, message }
         }
-        Ok(Err(e)) => Err(ConnectError::Network(e.to_string())),
+        other => ConnectError::Network(other.to_string()),
     }
 }
 
@@ -448,4 +483,16 @@ async fn write_loop(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Mes
         }
     }
     let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn authority_defaults_the_port() {
+        assert_eq!(super::authority("ws://h/realtime/v1/websocket?x=1").as_deref(), Some("h:80"));
+        assert_eq!(super::authority("ws://127.0.0.1:5/p").as_deref(), Some("127.0.0.1:5"));
+        assert_eq!(super::authority("ws://[::1]:7/p").as_deref(), Some("[::1]:7"));
+        assert_eq!(super::authority("ws://[::1]/p").as_deref(), Some("[::1]:80"));
+        assert_eq!(super::authority("wss://h/p"), None);
+    }
 }
