@@ -3,10 +3,10 @@
 //!   (what realtime-js sends for `channel.send`), receive kind-4 frames;
 //! - nats-server's WebSocket listener: `SUB` / `PUB` / `MSG` text protocol inside binary frames.
 //!
-//! Processes are started here (`ruwad-server` from its CLI contract, `nats-server` from a
-//! config file) and killed when their guard drops.
+//! Processes are started here (`ruwad-server` from its CLI contract through
+//! [`crate::server_proc`], `nats-server` from a config file) and killed when their guard drops.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -14,17 +14,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 
+use crate::server_proc::{spawn_ruwad, Proc};
+
 pub type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// A child process killed on drop.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let _ = self.0.wait();
-    }
-}
 
 pub struct Ruwad {
     pub url: String,
@@ -35,23 +27,9 @@ pub struct Ruwad {
 
 impl Ruwad {
     pub fn start(bin: &str) -> anyhow::Result<Ruwad> {
-        use std::io::BufRead;
         let dir = tempfile::tempdir()?;
-        let mut child = Command::new(bin)
-            .args(["--addr", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("cannot start {bin} (build it with `cargo build --release -p ruwad-server`)"))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-        let proc = Proc(child);
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("ready line {line:?}"))?;
-        let s = |k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| anyhow!("ready line lacks {k}"));
-        Ok(Ruwad { url: s("url")?, anon_key: s("anon_key")?, _proc: proc, _dir: dir })
+        let p = spawn_ruwad(bin, "127.0.0.1:0", dir.path())?;
+        Ok(Ruwad { url: p.url, anon_key: p.anon_key, _proc: p.proc, _dir: dir })
     }
 
     pub fn ws_url(&self) -> String {

@@ -13,6 +13,8 @@ mod brokers;
 mod changes;
 mod fanout;
 mod payload;
+mod section;
+mod server_proc;
 mod stats;
 
 use std::fmt::Write as _;
@@ -120,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
     println!("fan-out ratio ruwad / nats-server = {ratio:.2} (target ≥ 0.8)");
     let report =
         render(&args, &nats.version, rounds, messages, latency_messages, ru_rate, na_rate, ru, na, &mut change);
-    write_section(&args.out, &report)?;
+    section::write_section(&args.out, "server", &report)?;
     println!("wrote {}", args.out);
     Ok(())
 }
@@ -200,22 +202,6 @@ The machine's two cores are shared by the broker and the clients, so absolute fi
     s
 }
 
-const START: &str = "<!-- ruwad-bench:server:start -->";
-const END: &str = "<!-- ruwad-bench:server:end -->";
-
-/// Replaces this benchmark's section in `path`, keeping everything else.
-fn write_section(path: &str, body: &str) -> anyhow::Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| {
-        "# Benchmarks\n\nFigures are written by the benchmark programs; each section says how it was measured.\n".into()
-    });
-    let section = format!("{START}\n{body}\n{END}");
-    let new = match (old.find(START), old.find(END)) {
-        (Some(a), Some(b)) if b > a => format!("{}{section}{}", &old[..a], &old[b + END.len()..]),
-        _ => format!("{}\n{section}\n", old.trim_end()),
-    };
-    std::fs::write(path, new).with_context(|| format!("cannot write {path}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,17 +219,5 @@ mod tests {
         let mut r = fanout::run(&target, 5, 50, 1, clock).await.expect("latency");
         assert_eq!(r.deliveries, 250);
         assert!(r.latencies.percentile(50.0) > std::time::Duration::ZERO);
-    }
-
-    #[test]
-    fn section_is_replaced_and_the_rest_kept() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let p = dir.path().join("b.md");
-        let path = p.to_str().expect("utf-8 path");
-        std::fs::write(&p, "# Benchmarks\n\nother section\n").expect("write");
-        write_section(path, "one").expect("first");
-        write_section(path, "two").expect("second");
-        let text = std::fs::read_to_string(&p).expect("read");
-        assert!(text.contains("other section") && text.contains("two") && !text.contains("one"), "{text}");
     }
 }

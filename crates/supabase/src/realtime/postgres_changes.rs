@@ -11,11 +11,17 @@
 //!   matched) and `data`. A binding fires when its id is listed and its event is `*` or equals
 //!   `data.type` (case-insensitive), exactly realtime-js's rule.
 //! - [`PostgresChange`] is decoded from the wire names (`type`, `record`, `old_record`) straight
-//!   from the frame text, once per frame, whatever the number of subscribers.
+//!   from the frame text, once per frame, whatever the number of subscribers. Column lists are
+//!   interned (the server repeats a table's columns in every change), which halves the
+//!   allocations of a typical change.
 //!
 //! Failure modes: a change frame that does not decode is logged and dropped (the channel stays
 //! up); a join reply whose entries do not match the request is `ChannelError::BindingMismatch`.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Map, Value};
 
@@ -135,27 +141,144 @@ pub struct Column {
 }
 
 /// One row change, as Realtime puts it on the wire (`data` of a `postgres_changes` frame).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PostgresChange {
     pub schema: String,
     pub table: String,
     /// Wire name `type`.
-    #[serde(rename = "type")]
     pub kind: ChangeKind,
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     pub commit_timestamp: String,
-    #[serde(default)]
-    pub columns: Vec<Column>,
+    /// The table's columns. The server lists the same ones with every change of a table, so
+    /// equal lists are shared (decoded once, cloned for free).
+    pub columns: Arc<[Column]>,
     /// The new row (INSERT, UPDATE). Wire name `record`.
-    #[serde(default)]
     pub record: Option<Map<String, Value>>,
     /// The old row (UPDATE: as the replica identity allows; DELETE: often only the primary
     /// key). Wire name `old_record`.
-    #[serde(default)]
     pub old_record: Option<Map<String, Value>>,
-    /// `null` or messages such as `Error 413: Payload Too Large`.
-    #[serde(default, deserialize_with = "errors")]
+    /// Empty, or messages such as `Error 413: Payload Too Large`.
     pub errors: Vec<String>,
+}
+
+/// The payload of a `postgres_changes` frame.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChangesPayload {
+    pub ids: Vec<u64>,
+    pub data: PostgresChange,
+}
+
+/// Recently seen column lists, so that equal lists are decoded into one shared allocation.
+#[derive(Debug, Default)]
+pub(crate) struct ColumnCache {
+    recent: Vec<Arc<[Column]>>,
+}
+
+/// Column lists remembered (one per table in use, typically).
+const COLUMN_CACHE: usize = 32;
+
+impl ColumnCache {
+    fn intern(&mut self, columns: Vec<RawColumn<'_>>) -> Arc<[Column]> {
+        let same = |known: &Arc<[Column]>| {
+            known.len() == columns.len()
+                && known.iter().zip(&columns).all(|(k, c)| k.name == c.name && k.type_name == c.type_name)
+        };
+        if let Some(hit) = self.recent.iter().find(|k| same(k)) {
+            return Arc::clone(hit);
+        }
+        let fresh: Arc<[Column]> = columns
+            .into_iter()
+            .map(|c| Column { name: c.name.into_owned(), type_name: c.type_name.into_owned() })
+            .collect();
+        if self.recent.len() >= COLUMN_CACHE {
+            self.recent.remove(0);
+        }
+        self.recent.push(Arc::clone(&fresh));
+        fresh
+    }
+}
+
+/// A column as read from the frame, borrowing its text when it can.
+#[derive(Deserialize)]
+struct RawColumn<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, rename = "type")]
+    type_name: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct RawData<'a> {
+    schema: String,
+    table: String,
+    #[serde(rename = "type")]
+    kind: ChangeKind,
+    commit_timestamp: String,
+    #[serde(borrow, default)]
+    columns: Vec<RawColumn<'a>>,
+    #[serde(default)]
+    record: Option<Row>,
+    #[serde(default)]
+    old_record: Option<Row>,
+    #[serde(default, deserialize_with = "errors")]
+    errors: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct RawPayload<'a> {
+    #[serde(default)]
+    ids: Vec<u64>,
+    #[serde(borrow)]
+    data: RawData<'a>,
+}
+
+/// Fields a row map is sized for up front (JSON gives no size hint; growing a map rehashes it).
+const ROW_CAPACITY: usize = 16;
+
+/// A row object, decoded into a map sized up front.
+struct Row(Map<String, Value>);
+
+impl<'de> Deserialize<'de> for Row {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Row, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Row;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a row object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Row, A::Error> {
+                let mut row = Map::with_capacity(map.size_hint().unwrap_or(ROW_CAPACITY));
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    row.insert(k, v);
+                }
+                Ok(Row(row))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Decodes a `postgres_changes` payload, sharing column lists through `cache`.
+pub(crate) struct ChangesSeed<'c>(pub &'c mut ColumnCache);
+
+impl<'de> DeserializeSeed<'de> for ChangesSeed<'_> {
+    type Value = ChangesPayload;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ChangesPayload, D::Error> {
+        let RawPayload { ids, data } = RawPayload::deserialize(d)?;
+        Ok(ChangesPayload {
+            ids,
+            data: PostgresChange {
+                schema: data.schema,
+                table: data.table,
+                kind: data.kind,
+                commit_timestamp: data.commit_timestamp,
+                columns: self.0.intern(data.columns),
+                record: data.record.map(|r| r.0),
+                old_record: data.old_record.map(|r| r.0),
+                errors: data.errors,
+            },
+        })
+    }
 }
 
 fn errors<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -167,14 +290,6 @@ fn errors<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
             other => other.to_string(),
         })
         .collect())
-}
-
-/// The payload of a `postgres_changes` frame.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct ChangesPayload {
-    #[serde(default)]
-    pub ids: Vec<u64>,
-    pub data: PostgresChange,
 }
 
 /// A subscription's filter and, once joined, its server id.
@@ -224,20 +339,28 @@ mod tests {
             "columns": [{"name": "id", "type": "int8"}],
             "record": {"id": 1, "done": true}, "old_record": {"id": 1}, "errors": null
         });
-        let p: ChangesPayload = serde_json::from_value(json!({"ids": [38165470], "data": data})).expect("decodes");
+        let mut cache = ColumnCache::default();
+        let decode = |cache: &mut ColumnCache, v: Value| ChangesSeed(cache).deserialize(v).expect("decodes");
+        let p = decode(&mut cache, json!({"ids": [38165470], "data": data.clone()}));
         assert_eq!(p.ids, vec![38165470]);
         assert_eq!(p.data.kind, ChangeKind::Update);
         assert_eq!(p.data.record.as_ref().and_then(|r| r.get("done")), Some(&json!(true)));
         assert_eq!(p.data.old_record, Some(json!({"id": 1}).as_object().cloned().expect("object")));
         assert_eq!(p.data.columns[0], Column { name: "id".into(), type_name: "int8".into() });
         assert!(p.data.errors.is_empty());
-        let with_errors: PostgresChange = serde_json::from_value(json!({
-            "schema": "public", "table": "t", "type": "INSERT", "commit_timestamp": "x",
-            "errors": ["Error 413: Payload Too Large"]
-        }))
-        .expect("decodes");
+        let again = decode(&mut cache, json!({"ids": [1], "data": data}));
+        assert!(Arc::ptr_eq(&p.data.columns, &again.data.columns), "equal column lists are shared");
+        let with_errors = decode(
+            &mut cache,
+            json!({"data": {
+                "schema": "public", "table": "t", "type": "INSERT", "commit_timestamp": "x",
+                "errors": ["Error 413: Payload Too Large"]
+            }}),
+        )
+        .data;
         assert_eq!(with_errors.errors, vec!["Error 413: Payload Too Large".to_string()]);
         assert_eq!(with_errors.record, None);
+        assert!(with_errors.columns.is_empty());
     }
 
     #[test]

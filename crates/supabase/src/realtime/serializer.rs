@@ -16,6 +16,7 @@
 //! does with `MalformedWebSocketMessage`). Kind-3 header fields are single bytes: a topic,
 //! event or ref longer than 255 bytes cannot be sent ([`SendError::FieldTooLong`]).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
@@ -26,7 +27,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::broadcast::{Broadcast, BroadcastPayload};
 use super::error::SendError;
-use super::postgres_changes::ChangesPayload;
+use super::postgres_changes::{ChangesPayload, ChangesSeed, ColumnCache};
 
 const KIND_USER_BROADCAST_PUSH: u8 = 3;
 const KIND_USER_BROADCAST: u8 = 4;
@@ -50,13 +51,13 @@ impl Vsn {
     }
 }
 
-/// A frame from the server, decoded.
+/// A frame from the server, decoded; topic and event borrow from the frame text when they can.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Incoming {
+pub(crate) struct Incoming<'a> {
     pub join_ref: Option<String>,
     pub reference: Option<String>,
-    pub topic: String,
-    pub event: String,
+    pub topic: Cow<'a, str>,
+    pub event: Cow<'a, str>,
     pub payload: Payload,
 }
 
@@ -88,20 +89,20 @@ pub enum FrameError {
     Json,
 }
 
-/// Decodes a text frame.
-pub(crate) fn decode_text(vsn: Vsn, text: &str) -> Result<Incoming, FrameError> {
+/// Decodes a text frame (`columns` shares the column lists of postgres changes).
+pub(crate) fn decode_text<'a>(vsn: Vsn, text: &'a str, columns: &mut ColumnCache) -> Result<Incoming<'a>, FrameError> {
     match vsn {
         Vsn::V2 => {
             let mut de = serde_json::Deserializer::from_str(text);
-            let frame = de.deserialize_seq(V2Visitor).map_err(|e| FrameError::Text(e.to_string()))?;
+            let frame = de.deserialize_seq(V2Visitor(columns)).map_err(|e| FrameError::Text(e.to_string()))?;
             de.end().map_err(|e| FrameError::Text(e.to_string()))?;
             Ok(frame)
         }
-        Vsn::V1 => decode_v1(text),
+        Vsn::V1 => decode_v1(text, columns),
     }
 }
 
-fn decode_v1(text: &str) -> Result<Incoming, FrameError> {
+fn decode_v1(text: &str, columns: &mut ColumnCache) -> Result<Incoming<'static>, FrameError> {
     let bad = |why: &str| FrameError::Text(why.to_string());
     let Value::Object(mut o) = serde_json::from_str(text).map_err(|e| FrameError::Text(e.to_string()))? else {
         return Err(bad("a 1.0.0 frame is a JSON object"));
@@ -118,11 +119,36 @@ fn decode_v1(text: &str) -> Result<Incoming, FrameError> {
     let event = take_str("event")?.ok_or_else(|| bad("event is missing"))?;
     let raw = o.remove("payload").unwrap_or(Value::Null);
     let payload = if event == "postgres_changes" {
-        Payload::Changes(serde_json::from_value(raw).map_err(|e| FrameError::Text(e.to_string()))?)
+        Payload::Changes(ChangesSeed(columns).deserialize(raw).map_err(|e| FrameError::Text(e.to_string()))?)
     } else {
         Payload::Json(raw)
     };
-    Ok(Incoming { join_ref, reference, topic, event, payload })
+    Ok(Incoming { join_ref, reference, topic: Cow::Owned(topic), event: Cow::Owned(event), payload })
+}
+
+/// A string that borrows from the input when it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
 }
 
 /// `join_ref` / `ref`: a string, a number or null.
@@ -160,41 +186,42 @@ impl<'de> Deserialize<'de> for Ref {
 }
 
 /// The payload element, typed by the event that precedes it.
-struct PayloadSeed<'a>(&'a str);
+struct PayloadSeed<'a, 'c>(&'a str, &'c mut ColumnCache);
 
-impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
+impl<'de> DeserializeSeed<'de> for PayloadSeed<'_, '_> {
     type Value = Payload;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Payload, D::Error> {
         if self.0 == "postgres_changes" {
-            ChangesPayload::deserialize(d).map(Payload::Changes)
+            ChangesSeed(self.1).deserialize(d).map(Payload::Changes)
         } else {
             Value::deserialize(d).map(Payload::Json)
         }
     }
 }
 
-struct V2Visitor;
+struct V2Visitor<'c>(&'c mut ColumnCache);
 
-impl<'de> Visitor<'de> for V2Visitor {
-    type Value = Incoming;
+impl<'de> Visitor<'de> for V2Visitor<'_> {
+    type Value = Incoming<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a [join_ref, ref, topic, event, payload] array")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Incoming, A::Error> {
-        let join_ref: Ref = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
-        let reference: Ref = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
-        let topic: String = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(2, &self))?;
-        let event: String = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(3, &self))?;
-        let payload = seq.next_element_seed(PayloadSeed(&event))?.ok_or_else(|| de::Error::invalid_length(4, &self))?;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Incoming<'de>, A::Error> {
+        let missing = |i| de::Error::invalid_length(i, &"a [join_ref, ref, topic, event, payload] array");
+        let join_ref: Ref = seq.next_element()?.ok_or_else(|| missing(0))?;
+        let reference: Ref = seq.next_element()?.ok_or_else(|| missing(1))?;
+        let topic: Text<'de> = seq.next_element()?.ok_or_else(|| missing(2))?;
+        let event: Text<'de> = seq.next_element()?.ok_or_else(|| missing(3))?;
+        let payload = seq.next_element_seed(PayloadSeed(&event.0, self.0))?.ok_or_else(|| missing(4))?;
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Incoming { join_ref: join_ref.0, reference: reference.0, topic, event, payload })
+        Ok(Incoming { join_ref: join_ref.0, reference: reference.0, topic: topic.0, event: event.0, payload })
     }
 }
 
 /// Decodes a binary frame: only kind 4 (user broadcast) is a server frame.
-pub(crate) fn decode_binary(vsn: Vsn, data: &Bytes) -> Result<Incoming, FrameError> {
+pub(crate) fn decode_binary(vsn: Vsn, data: &Bytes) -> Result<Incoming<'static>, FrameError> {
     if vsn == Vsn::V1 {
         return Err(FrameError::BinaryOnV1);
     }
@@ -229,8 +256,8 @@ pub(crate) fn decode_binary(vsn: Vsn, data: &Bytes) -> Result<Incoming, FrameErr
     Ok(Incoming {
         join_ref: None,
         reference: None,
-        topic,
-        event: "broadcast".into(),
+        topic: Cow::Owned(topic),
+        event: Cow::Borrowed("broadcast"),
         payload: Payload::UserBroadcast(Broadcast { event, payload, meta }),
     })
 }
@@ -318,11 +345,15 @@ mod tests {
     fn v2_text_round_trips_with_null_refs() {
         let m = encode_text(Vsn::V2, None, Some("8"), "phoenix", "heartbeat", &json!({}));
         assert_eq!(text_of(&m), r#"[null,"8","phoenix","heartbeat",{}]"#);
-        let f =
-            decode_text(Vsn::V2, r#"[null,"8","phoenix","phx_reply",{"status":"ok","response":{}}]"#).expect("decodes");
+        let f = decode_text(
+            Vsn::V2,
+            r#"[null,"8","phoenix","phx_reply",{"status":"ok","response":{}}]"#,
+            &mut ColumnCache::default(),
+        )
+        .expect("decodes");
         assert_eq!(f.join_ref, None);
         assert_eq!(f.reference.as_deref(), Some("8"));
-        assert_eq!((f.topic.as_str(), f.event.as_str()), ("phoenix", "phx_reply"));
+        assert_eq!((f.topic.as_ref(), f.event.as_ref()), ("phoenix", "phx_reply"));
         assert_eq!(f.payload, Payload::Json(json!({"status": "ok", "response": {}})));
     }
 
@@ -334,8 +365,12 @@ mod tests {
             v,
             json!({"topic": "realtime:a", "event": "phx_join", "payload": {"config": {}}, "ref": "7", "join_ref": "6"})
         );
-        let f = decode_text(Vsn::V1, r#"{"topic":"realtime:a","event":"phx_reply","payload":{"status":"ok"},"ref":7}"#)
-            .expect("decodes");
+        let f = decode_text(
+            Vsn::V1,
+            r#"{"topic":"realtime:a","event":"phx_reply","payload":{"status":"ok"},"ref":7}"#,
+            &mut ColumnCache::default(),
+        )
+        .expect("decodes");
         assert_eq!(f.reference.as_deref(), Some("7"), "numeric refs are accepted");
         assert_eq!(f.join_ref, None, "V1 server frames carry no join_ref");
     }
@@ -348,7 +383,7 @@ mod tests {
             r#"{{"topic":"realtime:a","event":"postgres_changes","payload":{{"ids":[7,9],"data":{data}}},"ref":null}}"#
         );
         for (vsn, text) in [(Vsn::V2, v2), (Vsn::V1, v1)] {
-            let f = decode_text(vsn, &text).expect("decodes");
+            let f = decode_text(vsn, &text, &mut ColumnCache::default()).expect("decodes");
             let Payload::Changes(p) = f.payload else { panic!("typed payload") };
             assert_eq!(p.ids, vec![7, 9]);
             assert_eq!(p.data.kind, ChangeKind::Insert);
@@ -360,10 +395,10 @@ mod tests {
     fn malformed_text_frames_are_errors() {
         for bad in ["", "{", "[1,2,3]", r#"["a","b","c","d"]"#, r#"{"event":"x"}"#, "5"] {
             let vsn = if bad.starts_with('{') { Vsn::V1 } else { Vsn::V2 };
-            assert!(decode_text(vsn, bad).is_err(), "{bad:?} must not decode");
+            assert!(decode_text(vsn, bad, &mut ColumnCache::default()).is_err(), "{bad:?} must not decode");
         }
         let bad_change = r#"[null,null,"t","postgres_changes",{"ids":[1],"data":{"type":"NOPE"}}]"#;
-        assert!(decode_text(Vsn::V2, bad_change).is_err());
+        assert!(decode_text(Vsn::V2, bad_change, &mut ColumnCache::default()).is_err());
     }
 
     #[test]
@@ -403,7 +438,7 @@ mod tests {
             Bytes::from(b)
         };
         let f = decode_binary(Vsn::V2, &frame(1, b"", br#"{"a":1}"#)).expect("json");
-        assert_eq!((f.topic.as_str(), f.event.as_str()), ("room:1", "broadcast"));
+        assert_eq!((f.topic.as_ref(), f.event.as_ref()), ("room:1", "broadcast"));
         assert_eq!(
             f.payload,
             Payload::UserBroadcast(Broadcast {

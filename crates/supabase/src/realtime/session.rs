@@ -40,7 +40,7 @@ use super::backoff::Backoff;
 use super::broadcast::{listener_matches, Broadcast, BroadcastPayload};
 use super::channel::{ChannelConfig, ChannelEvent, SystemMessage};
 use super::error::{ChannelError, LimitError, Recovery, SendError};
-use super::postgres_changes::{reply_id, Binding, ChangesPayload, PostgresChange, PostgresChangesFilter};
+use super::postgres_changes::{reply_id, Binding, ChangesPayload, ColumnCache, PostgresChange, PostgresChangesFilter};
 use super::presence::{PresenceEvent, PresenceState, PresenceTracker};
 use super::serializer::{self, FrameError, Incoming, Payload, Vsn};
 use super::state::ChannelStatus;
@@ -379,6 +379,7 @@ pub(crate) struct Session {
     healthy: bool,
     /// A limit error arrived on this connection (do not reset the reconnect backoff).
     limited: bool,
+    columns: ColumnCache,
 }
 
 impl Session {
@@ -395,6 +396,7 @@ impl Session {
             heartbeat: None,
             healthy: false,
             limited: false,
+            columns: ColumnCache::default(),
         }
     }
 
@@ -959,7 +961,7 @@ impl Session {
 
     /// A text frame from the server.
     pub fn on_text(&mut self, text: &str, now: Instant) -> Result<(), FrameError> {
-        let frame = serializer::decode_text(self.cfg.vsn, text)?;
+        let frame = serializer::decode_text(self.cfg.vsn, text, &mut self.columns)?;
         self.on_frame(frame, now);
         Ok(())
     }
@@ -971,11 +973,11 @@ impl Session {
         Ok(())
     }
 
-    pub(crate) fn on_frame(&mut self, f: Incoming, now: Instant) {
+    pub(crate) fn on_frame(&mut self, f: Incoming<'_>, now: Instant) {
         if f.event == "phx_reply" {
             return self.on_reply(f, now);
         }
-        let Some(ch) = self.channels.get_mut(&f.topic) else {
+        let Some(ch) = self.channels.get_mut(f.topic.as_ref()) else {
             tracing::trace!(topic = %f.topic, event = %f.event, "frame for a topic we do not hold");
             return;
         };
@@ -983,7 +985,7 @@ impl Session {
             tracing::trace!(topic = %f.topic, event = %f.event, "frame of an older incarnation dropped");
             return;
         }
-        match (f.event.as_str(), f.payload) {
+        match (f.event.as_ref(), f.payload) {
             ("postgres_changes", Payload::Changes(p)) => ch.dispatch_changes(p),
             ("broadcast", Payload::UserBroadcast(b)) => ch.dispatch_broadcast(b),
             ("broadcast", Payload::Json(Value::Object(o))) => {
@@ -1014,7 +1016,7 @@ impl Session {
         }
     }
 
-    fn on_reply(&mut self, f: Incoming, now: Instant) {
+    fn on_reply(&mut self, f: Incoming<'_>, now: Instant) {
         let Some(pending) = f.reference.as_deref().and_then(|r| r.parse::<u64>().ok()).and_then(|r| {
             let p = self.pending.remove(&r)?;
             Some((r, p))
@@ -1108,7 +1110,6 @@ pub mod bench_support {
             };
             let mut session = Session::new(cfg, None);
             let now = Instant::now();
-            session.on_open(now);
             let watch = ChannelWatch {
                 status: watch::channel(ChannelStatus::Joining).0,
                 live: watch::channel(0).0,
@@ -1123,7 +1124,7 @@ pub mod bench_support {
                 let version = u64::try_from(i).unwrap_or(0) + 1;
                 session.on_control(Control::Listen { id: 1, version, listener: Listener::Changes(f.clone(), d) }, now);
             }
-            session.after_batch(now);
+            session.on_open(now);
             let join_ref = session.channels.get(topic).and_then(|c| c.join_ref.clone()).unwrap_or_default();
             let echo: Vec<Value> = filters
                 .iter()
@@ -1478,6 +1479,16 @@ mod tests {
         r.s.on_timer(deadline);
         assert_eq!(out(&mut r.s)[0].3, "phx_leave");
         assert!(matches!(*r.status.borrow(), ChannelStatus::Retrying { error: ChannelError::JoinTimeout, .. }));
+    }
+
+    #[test]
+    fn bench_support_joins_with_the_given_ids_and_dispatches() {
+        let filters = [(PostgresChangesFilter::table(ChangeEvent::Insert, "t"), 7)];
+        let (mut bench, mut rx) = bench_support::DispatchBench::new(Vsn::V2, "realtime:room", &filters, 4);
+        bench.feed(&change(7, "INSERT").to_string()).expect("decodes");
+        bench.feed(&change(8, "INSERT").to_string()).expect("decodes");
+        assert!(rx[0].try_recv().is_ok());
+        assert!(rx[0].try_recv().is_err(), "id 8 is not ours");
     }
 
     #[test]

@@ -182,3 +182,48 @@ async fn a_slow_subscriber_loses_items_it_cannot_hold_without_stalling_the_other
     assert_eq!(slow.missed(), 3, "two queued, three dropped and counted");
     assert!(slow.try_recv().is_some() && slow.try_recv().is_some() && slow.try_recv().is_none());
 }
+
+#[tokio::test]
+async fn vsn_1_sends_text_broadcasts_and_gets_acks() {
+    let be = Backend::start().await;
+    let mut cfg = be.config(None, None);
+    cfg.vsn = Vsn::V1;
+    let v1 = RealtimeClient::connect(cfg).expect("client");
+    let v2 = be.client(None, None);
+    let sender = v1.channel("mixed", ChannelConfig { broadcast_ack: true, ..ChannelConfig::default() });
+    let receiver = v2.channel("mixed", ChannelConfig::default());
+    let mut got = receiver.broadcasts("*");
+    ready(&sender).await;
+    ready(&receiver).await;
+    sender.send_broadcast("note", json!({"from": "v1"})).await.expect("acknowledged on 1.0.0 too");
+    let b = next(&mut got, "the 2.0.0 client gets the 1.0.0 broadcast").await;
+    assert_eq!((b.event.as_str(), b.payload), ("note", BroadcastPayload::Json(json!({"from": "v1"}))));
+    assert!(
+        matches!(
+            sender.send_broadcast_bytes("note", bytes::Bytes::from_static(b"x")).await,
+            Err(SendError::Rejected { .. })
+        ),
+        "raw bytes need 2.0.0"
+    );
+}
+
+#[tokio::test]
+async fn dropping_every_handle_stops_the_connection() {
+    let be = Backend::start().await;
+    let client = be.client(None, None);
+    let ch = client.channel("bye", ChannelConfig::default());
+    ready(&ch).await;
+    let connections = || be.server().state.realtime.connections();
+    assert_eq!(connections(), 1);
+    let state = client.state();
+    drop(client);
+    assert_eq!(connections(), 1, "the channel handle still holds the connection");
+    drop(ch);
+    let mut state = state;
+    tokio::time::timeout(WAIT, state.wait_for(|s| *s == ConnectionState::Stopped)).await.expect("stops").ok();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while connections() != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the server saw the socket close");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
