@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 
 import {
   useBackend,
+  noError,
   anonClient,
   newUser,
   newEmail,
@@ -25,7 +26,7 @@ test('sign-up returns a session whose JWT names the new user as authenticated', 
   const client = anonClient()
   const email = newEmail('signup')
   const { data, error } = await client.auth.signUp({ email, password: newPassword() })
-  assert.equal(error, null)
+  noError(error)
   assert.ok(data.session, 'auto-confirmed sign-up yields a session')
   assert.match(data.user.id, UUID_RE, 'user id is a UUID')
   assert.equal(data.user.email, email)
@@ -45,7 +46,7 @@ test('sign-in with the right password succeeds and with a wrong one fails with i
   const u = await newUser('signin', { profile: false })
   const fresh = anonClient()
   const good = await fresh.auth.signInWithPassword({ email: u.email, password: u.password })
-  assert.equal(good.error, null)
+  noError(good.error)
   assert.equal(good.data.user.id, u.id)
   assert.ok(good.data.session.access_token, 'a session is returned')
   assert.notEqual(good.data.session.refresh_token, u.session.refresh_token, 'a new session has its own refresh token')
@@ -63,20 +64,20 @@ test('sign-in with the right password succeeds and with a wrong one fails with i
 test('sign-in treats the email case-insensitively', async () => {
   const u = await newUser('case', { profile: false })
   const { data, error } = await anonClient().auth.signInWithPassword({ email: u.email.toUpperCase(), password: u.password })
-  assert.equal(error, null)
+  noError(error)
   assert.equal(data.user.id, u.id)
 })
 
 test('getUser returns the signed-in user; without a session it fails', async () => {
   const u = await newUser('getuser', { profile: false })
   const { data, error } = await u.client.auth.getUser()
-  assert.equal(error, null)
+  noError(error)
   assert.equal(data.user.id, u.id)
   assert.equal(data.user.email, u.email)
   assert.equal(data.user.role, 'authenticated')
 
   const byJwt = await anonClient().auth.getUser(u.session.access_token)
-  assert.equal(byJwt.error, null)
+  noError(byJwt.error)
   assert.equal(byJwt.data.user.id, u.id)
 
   const none = await anonClient().auth.getUser('not-a-jwt')
@@ -88,7 +89,7 @@ test('refreshing a session issues a new refresh token and refuses the old one', 
   const u = await newUser('refresh', { profile: false })
   const oldRefresh = u.session.refresh_token
   const { data, error } = await u.client.auth.refreshSession()
-  assert.equal(error, null)
+  noError(error)
   assert.ok(data.session, 'a new session')
   assert.notEqual(data.session.refresh_token, oldRefresh, 'the refresh token rotates')
   assert.equal(data.user.id, u.id)
@@ -96,7 +97,7 @@ test('refreshing a session issues a new refresh token and refuses the old one', 
 
   // The new access token works.
   const me = await anonClient().auth.getUser(data.session.access_token)
-  assert.equal(me.error, null)
+  noError(me.error)
 
   if (REUSE_INTERVAL_MS) await sleep(REUSE_INTERVAL_MS)
   const reuse = await anonClient().auth.refreshSession({ refresh_token: oldRefresh })
@@ -115,7 +116,7 @@ test('after sign-out the refresh token and the access token of that session are 
   const u = await newUser('signout', { profile: false })
   const { refresh_token, access_token } = u.session
   const out = await u.client.auth.signOut()
-  assert.equal(out.error, null)
+  noError(out.error)
   const session = await u.client.auth.getSession()
   assert.equal(session.data.session, null, 'the client forgot the session')
 
@@ -149,6 +150,6 @@ test('a too-short password is refused with weak_password', async () => {
 test('a signed-in client sends its access token to REST: auth.uid() is the user', async () => {
   const u = await newUser('uid')
   const { data, error } = await u.client.from('profiles').select('id').eq('id', u.id)
-  assert.equal(error, null)
+  noError(error)
   assert.deepEqual(data, [{ id: u.id }])
 })

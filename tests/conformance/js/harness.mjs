@@ -168,11 +168,24 @@ const liveClients = new Set()
 async function closeRealtime() {
   const clients = [...liveClients]
   liveClients.clear()
-  await Promise.all(
-    clients.map((c) =>
-      within(5_000, c.removeAllChannels(), 'removeAllChannels').catch(() => c.realtime.disconnect()),
-    ),
-  )
+  // realtime-js 2.109.0 starts a 10 s timer in every disconnect() and never clears it, which
+  // keeps each test process alive 10 s after its last test. Timers made during teardown are
+  // unref'd so they cannot hold the process (they still fire if something else keeps it up).
+  const setTimeoutOrig = globalThis.setTimeout
+  globalThis.setTimeout = (...args) => {
+    const t = setTimeoutOrig(...args)
+    t?.unref?.()
+    return t
+  }
+  try {
+    await Promise.all(
+      clients.map((c) =>
+        within(5_000, c.removeAllChannels(), 'removeAllChannels').catch(() => c.realtime.disconnect()),
+      ),
+    )
+  } finally {
+    globalThis.setTimeout = setTimeoutOrig
+  }
 }
 
 /**
@@ -218,7 +231,7 @@ export async function newUser(label = 'user', { profile = true, realtime } = {})
   const email = newEmail(label)
   const password = newPassword()
   const { data, error } = await client.auth.signUp({ email, password })
-  assert.equal(error, null, `sign-up of ${email} succeeds: ${error?.message}`)
+  if (error) assert.fail(`sign-up of ${email} failed: ${error.status ?? ''} ${error.code ?? ''} ${error.message}`)
   assert.ok(
     data.session,
     'sign-up returns a session (on a real project, turn email confirmation off for conformance runs)',
@@ -231,7 +244,7 @@ export async function newUser(label = 'user', { profile = true, realtime } = {})
     const { error: perr } = await client
       .from('profiles')
       .upsert({ id: user.id, display_name: label }, { onConflict: 'id', ignoreDuplicates: true })
-    assert.equal(perr, null, `the profile of ${label} exists: ${perr?.message}`)
+    if (perr) assert.fail(`the profile of ${label} could not be made sure of: ${JSON.stringify(perr)}`)
   }
   return user
 }
@@ -273,6 +286,13 @@ export function ok(result, what = 'request') {
     assert.fail(`${what} failed: ${result.status ?? ''} ${JSON.stringify(error)}`)
   }
   return data
+}
+
+/** Asserts that a supabase-js `error` is null, printing it compactly when it is not. */
+export function noError(error, what = 'request') {
+  if (error) {
+    assert.fail(`${what} failed: ${error.status ?? ''} ${error.code ?? ''} ${error.message ?? JSON.stringify(error)}`)
+  }
 }
 
 /** Asserts a PostgREST error: HTTP status and `code`. */

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 
 import {
   useBackend,
+  noError,
   anonClient,
   newUser,
   newRoom,
@@ -224,7 +225,7 @@ describe('private broadcast (topics chat:<room_id>)', () => {
     assert.match(first.message, /^Unauthorized/)
     await c.client.removeAllChannels()
     const { error } = await c.client.from('room_members').insert({ room_id: r2.id, user_id: c.id, role: 'member' })
-    assert.equal(error, null)
+    noError(error)
     const rc = await listener(c.client, topicOf(r2), { config: priv })
     const ra = await listener(a.client, topicOf(r2), { config: { ...priv, broadcast: { ack: true } } })
     assert.equal(await ra.channel.send({ type: 'broadcast', event: 'welcome', payload: { to: c.id } }), 'ok')

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict'
 
 import {
   useBackend,
+  noError,
   serviceClient,
   newUser,
   newRoom,
@@ -133,7 +134,7 @@ describe('chat_messages changes in one room', () => {
     await postMessage(b, room.id, 'before refresh')
     await w.inbox.next(ofType('INSERT'), 10_000, 'before refresh')
     const { data, error } = await a.client.auth.refreshSession()
-    assert.equal(error, null)
+    noError(error)
     assert.notEqual(data.session.access_token, a.session.access_token, 'a new access token')
     await within(5_000, a.client.realtime.setAuth(data.session.access_token), 'setAuth')
     a.session = data.session

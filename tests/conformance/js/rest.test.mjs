@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto'
 
 import {
   useBackend,
+  noError,
   anonClient,
   serviceClient,
   newUser,
@@ -149,11 +150,11 @@ describe('filters and modifiers on challenges', () => {
 
   test('count exact, with and without head', async () => {
     const r = await mine(a.client.from('challenges').select('*', { count: 'exact' })).order('title').limit(2)
-    assert.equal(r.error, null)
+    noError(r.error)
     assert.equal(r.count, 5, 'count is the total, not the page')
     assert.equal(r.data.length, 2)
     const h = await mine(a.client.from('challenges').select('*', { count: 'exact', head: true })).eq('status', 'open')
-    assert.equal(h.error, null)
+    noError(h.error)
     assert.equal(h.status, 200)
     assert.equal(h.count, 2)
     assert.equal(h.data, null, 'HEAD has no body')
@@ -161,17 +162,17 @@ describe('filters and modifiers on challenges', () => {
 
   test('single and maybeSingle', async () => {
     const one = await q().eq('title', `${tag} alpha`).single()
-    assert.equal(one.error, null)
+    noError(one.error)
     assert.equal(one.data.id, byName.alpha.id, 'single returns the object, not an array')
     const none = await q().eq('title', `${tag} zeta`).single()
     expectPgError(none, 406, 'PGRST116', 'single() of no row')
     const many = await q().eq('status', 'open').single()
     expectPgError(many, 406, 'PGRST116', 'single() of two rows')
     const maybeNone = await q().eq('title', `${tag} zeta`).maybeSingle()
-    assert.equal(maybeNone.error, null)
+    noError(maybeNone.error)
     assert.equal(maybeNone.data, null)
     const maybeOne = await q().eq('title', `${tag} beta`).maybeSingle()
-    assert.equal(maybeOne.error, null)
+    noError(maybeOne.error)
     assert.equal(maybeOne.data.id, byName.beta.id)
   })
 
@@ -199,7 +200,7 @@ describe('writes and their representations', () => {
   test('insert one without select returns 201 and no body; server fills defaults', async () => {
     const id = randomUUID()
     const r = await a.client.from('challenges').insert({ id, title: uniq('plain'), created_by: a.id })
-    assert.equal(r.error, null)
+    noError(r.error)
     assert.equal(r.status, 201)
     assert.equal(r.data, null, 'return=minimal has no body')
     const row = ok(await a.client.from('challenges').select().eq('id', id).single())
@@ -280,7 +281,7 @@ describe('writes and their representations', () => {
   test('update: 204 without select, the changed rows with select, updated_at moves', async () => {
     const row = ok(await a.client.from('challenges').insert({ title: 'u0', created_by: a.id }).select().single())
     const plain = await a.client.from('challenges').update({ title: 'u1' }).eq('id', row.id)
-    assert.equal(plain.error, null)
+    noError(plain.error)
     assert.equal(plain.status, 204)
     await new Promise((r) => setTimeout(r, 5))
     const changed = ok(await a.client.from('challenges').update({ title: 'u2', status: 'open' }).eq('id', row.id).select())
@@ -299,7 +300,7 @@ describe('writes and their representations', () => {
       await a.client.from('challenges').insert([{ title: `${t}-1`, created_by: a.id }, { title: `${t}-2`, created_by: a.id }]).select(),
     )
     const plain = await a.client.from('challenges').delete().eq('id', rows[0].id)
-    assert.equal(plain.error, null)
+    noError(plain.error)
     assert.equal(plain.status, 204)
     const gone = ok(await a.client.from('challenges').delete().eq('id', rows[1].id).select('id,title'))
     assert.deepEqual(gone, [{ id: rows[1].id, title: `${t}-2` }])
@@ -308,7 +309,7 @@ describe('writes and their representations', () => {
 
   test('rpc get_live_metrics returns the four counters', async () => {
     const r = await a.client.rpc('get_live_metrics')
-    assert.equal(r.error, null)
+    noError(r.error)
     assert.equal(r.status, 200)
     const m = Array.isArray(r.data) ? r.data[0] : r.data
     for (const k of ['active_users', 'total_challenges', 'new_submissions', 'online_users']) {
