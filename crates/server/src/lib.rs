@@ -50,11 +50,13 @@ pub struct Config {
     pub demo: bool,
     /// Extra `Host` names accepted besides loopback ones (for a non-loopback `addr`).
     pub allowed_hosts: Vec<String>,
+    /// GoTrue settings: token lifetimes, refresh-token reuse interval, password rules.
+    pub auth: auth::AuthConfig,
 }
 
 impl Config {
     pub fn new(addr: SocketAddr, data_dir: impl Into<PathBuf>) -> Config {
-        Config { addr, data_dir: data_dir.into(), demo: false, allowed_hosts: Vec::new() }
+        Config { addr, data_dir: data_dir.into(), demo: false, allowed_hosts: Vec::new(), auth: auth::AuthConfig::default() }
     }
 }
 
@@ -63,6 +65,8 @@ pub struct AppState {
     pub db: Arc<Db>,
     pub keys: Keys,
     pub realtime: realtime::Hub,
+    /// GoTrue's settings and its password-hashing limiter.
+    pub auth: auth::Auth,
     /// Cancelled when the server shuts down; long-lived tasks (sockets) watch it.
     pub shutdown: CancellationToken,
 }
@@ -99,6 +103,7 @@ impl Server {
             realtime: realtime::Hub::new(Arc::clone(&db), shutdown.clone()),
             db,
             keys,
+            auth: auth::Auth::new(config.auth.clone()),
             shutdown: shutdown.clone(),
         });
         realtime::Hub::start(&state);

@@ -4,5 +4,6 @@
 mod common;
 
 mod auth;
+mod demo;
 mod realtime;
 mod rest;
