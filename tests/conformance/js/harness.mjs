@@ -165,9 +165,10 @@ function target() {
 
 const liveClients = new Set()
 
+// Every client stays listed for the whole file: clients made in a `before` hook are used by
+// several tests, and each test's channels must be removed after it.
 async function closeRealtime() {
   const clients = [...liveClients]
-  liveClients.clear()
   // realtime-js 2.109.0 starts a 10 s timer in every disconnect() and never clears it, which
   // keeps each test process alive 10 s after its last test. Timers made during teardown are
   // unref'd so they cannot hold the process (they still fire if something else keeps it up).
@@ -241,10 +242,10 @@ export async function newUser(label = 'user', { profile = true, realtime } = {})
   await client.realtime.setAuth(data.session.access_token)
   const user = { client, email, password, id: data.user.id, session: data.session, label }
   if (profile) {
-    const { error: perr } = await client
-      .from('profiles')
-      .upsert({ id: user.id, display_name: label }, { onConflict: 'id', ignoreDuplicates: true })
-    if (perr) assert.fail(`the profile of ${label} could not be made sure of: ${JSON.stringify(perr)}`)
+    ok(
+      await client.from('profiles').upsert({ id: user.id, display_name: label }, { onConflict: 'id', ignoreDuplicates: true }),
+      `making sure of the profile of ${label}`,
+    )
   }
   return user
 }
@@ -281,9 +282,9 @@ export async function postMessage(user, roomId, content, extra = {}) {
 
 /** Asserts a supabase-js result has no error and returns its data. */
 export function ok(result, what = 'request') {
-  const { error, data } = result
-  if (error) {
-    assert.fail(`${what} failed: ${result.status ?? ''} ${JSON.stringify(error)}`)
+  const { error, data, status } = result
+  if (error || !(status >= 200 && status < 300)) {
+    assert.fail(`${what} failed: HTTP ${status} ${JSON.stringify(error)}`)
   }
   return data
 }
