@@ -44,36 +44,18 @@ impl Ruwad {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .with_context(|| {
-                format!(
-                    "cannot start {bin} (build it with `cargo build --release -p ruwad-server`)"
-                )
-            })?;
+            .with_context(|| format!("cannot start {bin} (build it with `cargo build --release -p ruwad-server`)"))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let proc = Proc(child);
         let mut line = String::new();
         std::io::BufReader::new(stdout).read_line(&mut line)?;
-        let v: serde_json::Value =
-            serde_json::from_str(&line).with_context(|| format!("ready line {line:?}"))?;
-        let s = |k: &str| {
-            v[k].as_str()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow!("ready line lacks {k}"))
-        };
-        Ok(Ruwad {
-            url: s("url")?,
-            anon_key: s("anon_key")?,
-            _proc: proc,
-            _dir: dir,
-        })
+        let v: serde_json::Value = serde_json::from_str(&line).with_context(|| format!("ready line {line:?}"))?;
+        let s = |k: &str| v[k].as_str().map(str::to_string).ok_or_else(|| anyhow!("ready line lacks {k}"));
+        Ok(Ruwad { url: s("url")?, anon_key: s("anon_key")?, _proc: proc, _dir: dir })
     }
 
     pub fn ws_url(&self) -> String {
-        format!(
-            "{}/realtime/v1/websocket?apikey={}&vsn=2.0.0",
-            self.url.replacen("http", "ws", 1),
-            self.anon_key
-        )
+        format!("{}/realtime/v1/websocket?apikey={}&vsn=2.0.0", self.url.replacen("http", "ws", 1), self.anon_key)
     }
 }
 
@@ -94,25 +76,15 @@ impl Nats {
         let dir = tempfile::tempdir()?;
         let ws_port = free_port()?;
         let conf = dir.path().join("nats.conf");
-        std::fs::write(&conf, format!("listen: 127.0.0.1:-1\nwebsocket {{\n  listen: \"127.0.0.1:{ws_port}\"\n  no_tls: true\n}}\n"))?;
-        let child = Command::new(bin)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        std::fs::write(
+            &conf,
+            format!("listen: 127.0.0.1:-1\nwebsocket {{\n  listen: \"127.0.0.1:{ws_port}\"\n  no_tls: true\n}}\n"),
+        )?;
+        let child = Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
         let proc = Proc(child);
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", ws_port))
-                .await
-                .is_ok()
-            {
-                return Ok(Nats {
-                    ws_url: format!("ws://127.0.0.1:{ws_port}"),
-                    version,
-                    _proc: proc,
-                    _dir: dir,
-                });
+            if tokio::net::TcpStream::connect(("127.0.0.1", ws_port)).await.is_ok() {
+                return Ok(Nats { ws_url: format!("ws://127.0.0.1:{ws_port}"), version, _proc: proc, _dir: dir });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -121,9 +93,7 @@ impl Nats {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Which broker a client speaks to.
@@ -151,17 +121,11 @@ pub async fn subscribe(target: &Target) -> anyhow::Result<Ws> {
         Target::Nats { ws_url } => {
             let (mut ws, _) = connect_async(ws_url.as_str()).await?;
             let connect = "CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"headers\":false}\r\n";
-            ws.send(Message::Binary(
-                format!("{connect}SUB {TOPIC} 1\r\nPING\r\n")
-                    .into_bytes()
-                    .into(),
-            ))
-            .await?;
+            ws.send(Message::Binary(format!("{connect}SUB {TOPIC} 1\r\nPING\r\n").into_bytes().into())).await?;
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             loop {
-                let msg = tokio::time::timeout_at(deadline, ws.next())
-                    .await?
-                    .ok_or_else(|| anyhow!("nats closed"))??;
+                let msg =
+                    tokio::time::timeout_at(deadline, ws.next()).await?.ok_or_else(|| anyhow!("nats closed"))??;
                 if msg.into_data().windows(4).any(|w| w == b"PONG") {
                     return Ok(ws);
                 }
@@ -199,25 +163,11 @@ pub async fn publisher(target: &Target) -> anyhow::Result<Ws> {
 pub fn publish_frame(target: &Target, reference: u64, payload: &[u8]) -> Message {
     match target {
         Target::Ruwad { .. } => {
-            let (join_ref, r, topic, event) = (
-                "1".to_string(),
-                reference.to_string(),
-                format!("realtime:{TOPIC}"),
-                "m",
-            );
-            let mut f = Vec::with_capacity(
-                7 + join_ref.len() + r.len() + topic.len() + event.len() + payload.len(),
-            );
+            let (join_ref, r, topic, event) =
+                ("1".to_string(), reference.to_string(), format!("realtime:{TOPIC}"), "m");
+            let mut f = Vec::with_capacity(7 + join_ref.len() + r.len() + topic.len() + event.len() + payload.len());
             // Lengths are single bytes by the protocol; all of these are short.
-            f.extend_from_slice(&[
-                3,
-                join_ref.len() as u8,
-                r.len() as u8,
-                topic.len() as u8,
-                event.len() as u8,
-                0,
-                1,
-            ]);
+            f.extend_from_slice(&[3, join_ref.len() as u8, r.len() as u8, topic.len() as u8, event.len() as u8, 0, 1]);
             f.extend_from_slice(join_ref.as_bytes());
             f.extend_from_slice(r.as_bytes());
             f.extend_from_slice(topic.as_bytes());
@@ -243,17 +193,10 @@ pub struct Deliveries {
 
 impl Deliveries {
     /// Calls `each` for every payload in `frame`; returns bytes to send back (PONGs), if any.
-    pub fn feed(
-        &mut self,
-        target: &Target,
-        frame: &[u8],
-        mut each: impl FnMut(&[u8]),
-    ) -> Option<Vec<u8>> {
+    pub fn feed(&mut self, target: &Target, frame: &[u8], mut each: impl FnMut(&[u8])) -> Option<Vec<u8>> {
         match target {
             Target::Ruwad { .. } => {
-                if frame.first() == Some(&4)
-                    || crate::payload::find(frame, b"\"broadcast\"").is_some()
-                {
+                if frame.first() == Some(&4) || crate::payload::find(frame, b"\"broadcast\"").is_some() {
                     each(frame);
                 }
                 None

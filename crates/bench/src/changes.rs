@@ -34,24 +34,12 @@ async fn sign_up(http: &reqwest::Client, server: &Ruwad) -> anyhow::Result<Membe
         .send()
         .await?;
     let v: Value = resp.json().await?;
-    let token = v["access_token"]
-        .as_str()
-        .ok_or_else(|| anyhow!("sign-up gave no session: {v}"))?
-        .to_string();
-    let id = v["user"]["id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("sign-up gave no user id: {v}"))?
-        .to_string();
+    let token = v["access_token"].as_str().ok_or_else(|| anyhow!("sign-up gave no session: {v}"))?.to_string();
+    let id = v["user"]["id"].as_str().ok_or_else(|| anyhow!("sign-up gave no user id: {v}"))?.to_string();
     Ok(Member { id, token })
 }
 
-async fn post(
-    http: &reqwest::Client,
-    server: &Ruwad,
-    token: &str,
-    table: &str,
-    row: Value,
-) -> anyhow::Result<()> {
+async fn post(http: &reqwest::Client, server: &Ruwad, token: &str, table: &str, row: Value) -> anyhow::Result<()> {
     let resp = http
         .post(format!("{}/rest/v1/{table}", server.url))
         .header("apikey", &server.anon_key)
@@ -61,22 +49,14 @@ async fn post(
         .send()
         .await?;
     if !resp.status().is_success() {
-        bail!(
-            "insert into {table} failed: {} {}",
-            resp.status(),
-            resp.text().await.unwrap_or_default()
-        );
+        bail!("insert into {table} failed: {} {}", resp.status(), resp.text().await.unwrap_or_default());
     }
     Ok(())
 }
 
 pub async fn run(server: &Ruwad, rows: u64, per_second: u64) -> anyhow::Result<ChangeResult> {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .build()?;
-    let me = sign_up(&http, server)
-        .await
-        .context("sign up (auth must work)")?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let me = sign_up(&http, server).await.context("sign up (auth must work)")?;
     let room = uuid::Uuid::new_v4().to_string();
     post(
         &http,
@@ -86,14 +66,7 @@ pub async fn run(server: &Ruwad, rows: u64, per_second: u64) -> anyhow::Result<C
         json!({"id": room, "name": "bench", "kind": "channel", "created_by": me.id}),
     )
     .await?;
-    post(
-        &http,
-        server,
-        &me.token,
-        "room_members",
-        json!({"room_id": room, "user_id": me.id, "role": "admin"}),
-    )
-    .await?;
+    post(&http, server, &me.token, "room_members", json!({"room_id": room, "user_id": me.id, "role": "admin"})).await?;
 
     let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url()).await?;
     let join = json!(["1", "1", "realtime:bench-changes", "phx_join", {
@@ -108,17 +81,10 @@ pub async fn run(server: &Ruwad, rows: u64, per_second: u64) -> anyhow::Result<C
 
     let clock = Instant::now();
     let sender = {
-        let (http, url, key, token, uid, room) = (
-            http.clone(),
-            server.url.clone(),
-            server.anon_key.clone(),
-            me.token.clone(),
-            me.id.clone(),
-            room.clone(),
-        );
+        let (http, url, key, token, uid, room) =
+            (http.clone(), server.url.clone(), server.anon_key.clone(), me.token.clone(), me.id.clone(), room.clone());
         tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval(Duration::from_nanos(1_000_000_000 / per_second.max(1)));
+            let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / per_second.max(1)));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut inflight = Vec::new();
             for seq in 0..rows {
@@ -132,10 +98,7 @@ pub async fn run(server: &Ruwad, rows: u64, per_second: u64) -> anyhow::Result<C
                     .header("Prefer", "return=minimal")
                     .json(&row);
                 inflight.push(tokio::spawn(async move {
-                    req.send()
-                        .await
-                        .map(|r| r.status().is_success())
-                        .unwrap_or(false)
+                    req.send().await.map(|r| r.status().is_success()).unwrap_or(false)
                 }));
             }
             let sent_done = clock.elapsed();
@@ -163,10 +126,7 @@ pub async fn run(server: &Ruwad, rows: u64, per_second: u64) -> anyhow::Result<C
         };
         let now = clock.elapsed().as_nanos() as u64;
         let mut parts = text[at + 6..].split(|c: char| !c.is_ascii_digit());
-        let (_seq, t) = (
-            parts.next(),
-            parts.next().and_then(|t| t.parse::<u64>().ok()),
-        );
+        let (_seq, t) = (parts.next(), parts.next().and_then(|t| t.parse::<u64>().ok()));
         if let Some(t) = t {
             lat.push(now.saturating_sub(t));
             got += 1;
@@ -178,9 +138,5 @@ pub async fn run(server: &Ruwad, rows: u64, per_second: u64) -> anyhow::Result<C
     }
     latencies.extend(lat);
     let _ = ws.close(None).await;
-    Ok(ChangeResult {
-        latencies,
-        sent: rows,
-        achieved_rate: rows as f64 / sent_done.as_secs_f64(),
-    })
+    Ok(ChangeResult { latencies, sent: rows, achieved_rate: rows as f64 / sent_done.as_secs_f64() })
 }

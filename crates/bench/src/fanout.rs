@@ -40,11 +40,7 @@ struct Progress {
 
 impl Progress {
     fn slowest(&self) -> u64 {
-        self.seen
-            .iter()
-            .map(|s| s.load(Ordering::Acquire))
-            .min()
-            .unwrap_or(0)
+        self.seen.iter().map(|s| s.load(Ordering::Acquire)).min().unwrap_or(0)
     }
 }
 
@@ -65,9 +61,7 @@ pub async fn run(
     for i in 0..subscribers {
         let ws = brokers::subscribe(target).await?;
         let (progress, target) = (Arc::clone(&progress), target.clone());
-        tasks.push(tokio::spawn(async move {
-            receive(ws, target, i, progress, messages, clock).await
-        }));
+        tasks.push(tokio::spawn(async move { receive(ws, target, i, progress, messages, clock).await }));
     }
     let mut publisher = brokers::publisher(target).await?;
     // Let subscriptions settle before timing.
@@ -86,25 +80,15 @@ pub async fn run(
             } else if last_move.elapsed() > Duration::from_secs(10) {
                 bail!("no progress for 10 s at message {seq}: deliveries lost (slowest subscriber at {slowest})");
             }
-            let _ =
-                tokio::time::timeout(Duration::from_millis(50), progress.moved.notified()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(50), progress.moved.notified()).await;
         }
         let now = clock.elapsed().as_nanos() as u64;
-        publisher
-            .send(brokers::publish_frame(
-                target,
-                seq + 2,
-                &payload::encode(seq, now),
-            ))
-            .await?;
+        publisher.send(brokers::publish_frame(target, seq + 2, &payload::encode(seq, now))).await?;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while progress.slowest() < messages {
         if Instant::now() > deadline {
-            bail!(
-                "deliveries lost: slowest subscriber at {} of {messages}",
-                progress.slowest()
-            );
+            bail!("deliveries lost: slowest subscriber at {} of {messages}", progress.slowest());
         }
         let _ = tokio::time::timeout(Duration::from_millis(50), progress.moved.notified()).await;
     }
@@ -114,11 +98,7 @@ pub async fn run(
         latencies.extend(t.await.map_err(|e| anyhow!("subscriber task: {e}"))??);
     }
     let _ = publisher.close(None).await;
-    Ok(FanoutResult {
-        deliveries: progress.delivered.load(Ordering::Acquire),
-        elapsed,
-        latencies,
-    })
+    Ok(FanoutResult { deliveries: progress.delivered.load(Ordering::Acquire), elapsed, latencies })
 }
 
 async fn receive(

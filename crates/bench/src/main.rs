@@ -72,28 +72,14 @@ fn median(v: &[f64]) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let (rounds, messages, latency_messages, change_rows) = if args.quick {
-        (1, 3_000, 200, 1_000)
-    } else {
-        (3, 20_000, 1_000, 5_000)
-    };
+    let (rounds, messages, latency_messages, change_rows) =
+        if args.quick { (1, 3_000, 200, 1_000) } else { (3, 20_000, 1_000, 5_000) };
     let clock = Instant::now();
     let ruwad = Ruwad::start(&args.server_bin)?;
     let nats = Nats::start(&args.nats_bin).await?;
     let targets = [
-        (
-            "ruwad",
-            Target::Ruwad {
-                ws_url: ruwad.ws_url(),
-                token: ruwad.anon_key.clone(),
-            },
-        ),
-        (
-            "nats",
-            Target::Nats {
-                ws_url: nats.ws_url.clone(),
-            },
-        ),
+        ("ruwad", Target::Ruwad { ws_url: ruwad.ws_url(), token: ruwad.anon_key.clone() }),
+        ("nats", Target::Nats { ws_url: nats.ws_url.clone() }),
     ];
     let mut sides = [Side::default(), Side::default()];
     for round in 0..rounds {
@@ -116,14 +102,10 @@ async fn main() -> anyhow::Result<()> {
                 ms(r.latencies.percentile(50.0)),
                 ms(r.latencies.percentile(99.0))
             );
-            sides[i]
-                .latency
-                .extend(std::mem::take(&mut r.latencies).into_samples());
+            sides[i].latency.extend(std::mem::take(&mut r.latencies).into_samples());
         }
     }
-    let mut change = changes::run(&ruwad, change_rows, 1_000)
-        .await
-        .context("insert → postgres_changes")?;
+    let mut change = changes::run(&ruwad, change_rows, 1_000).await.context("insert → postgres_changes")?;
     println!(
         "insert → change at {:.0} inserts/s: p50 {} p99 {} over {} rows",
         change.achieved_rate,
@@ -136,18 +118,8 @@ async fn main() -> anyhow::Result<()> {
     let (ru_rate, na_rate) = (median(&ru.rates), median(&na.rates));
     let ratio = ru_rate / na_rate;
     println!("fan-out ratio ruwad / nats-server = {ratio:.2} (target ≥ 0.8)");
-    let report = render(
-        &args,
-        &nats.version,
-        rounds,
-        messages,
-        latency_messages,
-        ru_rate,
-        na_rate,
-        ru,
-        na,
-        &mut change,
-    );
+    let report =
+        render(&args, &nats.version, rounds, messages, latency_messages, ru_rate, na_rate, ru, na, &mut change);
     write_section(&args.out, &report)?;
     println!("wrote {}", args.out);
     Ok(())
@@ -174,21 +146,12 @@ fn render(
                 .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let pass = |ok: bool| if ok { "met" } else { "**not met**" };
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "## Local backend (`ruwad-bench`{})\n",
-        if args.quick { " --quick" } else { "" }
-    );
+    let _ = writeln!(s, "## Local backend (`ruwad-bench`{})\n", if args.quick { " --quick" } else { "" });
     let _ = writeln!(s, "Run on {} ({cpu}, {cores} cores) against a release `ruwad-server` and {nats_version}, both on loopback, in the same run.\n", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"));
-    let _ = writeln!(
-        s,
-        "| scenario | ruwad-server | nats-server | ratio | target |"
-    );
+    let _ = writeln!(s, "| scenario | ruwad-server | nats-server | ratio | target |");
     let _ = writeln!(s, "|---|---|---|---|---|");
     let _ = writeln!(s, "| broadcast fan-out, 100 subscribers, 64 B, 64 in flight (delivered msgs/s, median of {rounds}) | {ru_rate:.0} | {na_rate:.0} | {:.2} | ≥ 0.8 × nats: {} |", ru_rate / na_rate, pass(ru_rate >= 0.8 * na_rate));
     let (rp50, rp99, np50, np99) = (
@@ -212,10 +175,7 @@ fn render(
         rp99.as_secs_f64() / np99.as_secs_f64().max(1e-9),
         pass(rp99.as_millis() <= 10)
     );
-    let (cp50, cp99) = (
-        change.latencies.percentile(50.0),
-        change.latencies.percentile(99.0),
-    );
+    let (cp50, cp99) = (change.latencies.percentile(50.0), change.latencies.percentile(99.0));
     let _ = writeln!(
         s,
         "| insert → postgres_changes at {:.0} inserts/s, p50 | {} | — | | |",
@@ -245,7 +205,9 @@ const END: &str = "<!-- ruwad-bench:server:end -->";
 
 /// Replaces this benchmark's section in `path`, keeping everything else.
 fn write_section(path: &str, body: &str) -> anyhow::Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n\nFigures are written by the benchmark programs; each section says how it was measured.\n".into());
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| {
+        "# Benchmarks\n\nFigures are written by the benchmark programs; each section says how it was measured.\n".into()
+    });
     let section = format!("{START}\n{body}\n{END}");
     let new = match (old.find(START), old.find(END)) {
         (Some(a), Some(b)) if b > a => format!("{}{section}{}", &old[..a], &old[b + END.len()..]),
@@ -263,20 +225,12 @@ mod tests {
     /// Debian's nats-server.)
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn nats_fanout_delivers_every_message_to_every_subscriber() {
-        let nats = Nats::start("nats-server")
-            .await
-            .expect("nats-server must be installed (scripts/setup)");
-        let target = Target::Nats {
-            ws_url: nats.ws_url.clone(),
-        };
+        let nats = Nats::start("nats-server").await.expect("nats-server must be installed (scripts/setup)");
+        let target = Target::Nats { ws_url: nats.ws_url.clone() };
         let clock = Instant::now();
-        let r = fanout::run(&target, 10, 2_000, WINDOW, clock)
-            .await
-            .expect("fan-out");
+        let r = fanout::run(&target, 10, 2_000, WINDOW, clock).await.expect("fan-out");
         assert_eq!(r.deliveries, 20_000, "10 subscribers × 2,000 messages");
-        let mut r = fanout::run(&target, 5, 50, 1, clock)
-            .await
-            .expect("latency");
+        let mut r = fanout::run(&target, 5, 50, 1, clock).await.expect("latency");
         assert_eq!(r.deliveries, 250);
         assert!(r.latencies.percentile(50.0) > std::time::Duration::ZERO);
     }
@@ -290,9 +244,6 @@ mod tests {
         write_section(path, "one").expect("first");
         write_section(path, "two").expect("second");
         let text = std::fs::read_to_string(&p).expect("read");
-        assert!(
-            text.contains("other section") && text.contains("two") && !text.contains("one"),
-            "{text}"
-        );
+        assert!(text.contains("other section") && text.contains("two") && !text.contains("one"), "{text}");
     }
 }

@@ -25,9 +25,7 @@ pub fn decode(bytes: &[u8]) -> Option<(u64, u64)> {
 }
 
 fn digits(b: &[u8]) -> Option<u64> {
-    b.iter().try_fold(0u64, |acc, c| {
-        c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
-    })
+    b.iter().try_fold(0u64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0')))
 }
 
 pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -42,10 +40,7 @@ mod tests {
     fn round_trip_at_64_bytes() {
         let p = encode(42, 123_456_789);
         assert_eq!(p.len(), SIZE);
-        assert!(
-            serde_json::from_slice::<serde_json::Value>(&p).is_ok(),
-            "payload must be JSON"
-        );
+        assert!(serde_json::from_slice::<serde_json::Value>(&p).is_ok(), "payload must be JSON");
         let mut framed = b"garbage".to_vec();
         framed.extend_from_slice(&p);
         assert_eq!(decode(&framed), Some((42, 123_456_789)));

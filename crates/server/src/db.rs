@@ -68,7 +68,9 @@ pub struct Change {
 pub enum DbError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    #[error("the database was written by a newer Ruwād (migration {0} is unknown to this version); refusing to open it")]
+    #[error(
+        "the database was written by a newer Ruwād (migration {0} is unknown to this version); refusing to open it"
+    )]
     TooNew(i64),
     #[error("a database task ended unexpectedly: {0}")]
     Task(String),
@@ -96,7 +98,8 @@ impl Db {
         install_change_capture(&writer)?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
-            let r = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+            let r =
+                Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
             r.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
             readers.push(Mutex::new(r));
         }
@@ -173,7 +176,9 @@ impl Db {
 
 fn migrate(conn: &mut Connection) -> Result<(), DbError> {
     let tx = conn.transaction()?;
-    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )?;
     let newest: Option<i64> = tx.query_row("SELECT max(version) FROM schema_migrations", [], |r| r.get(0))?;
     let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
     if let Some(v) = newest.filter(|v| *v > known) {
@@ -184,7 +189,10 @@ fn migrate(conn: &mut Connection) -> Result<(), DbError> {
             continue;
         }
         tx.execute_batch(sql)?;
-        tx.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)", rusqlite::params![version, schema::now_text()])?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            rusqlite::params![version, schema::now_text()],
+        )?;
     }
     tx.commit()?;
     Ok(())
@@ -229,7 +237,13 @@ fn drain_changes(tx: &Transaction<'_>) -> Result<Vec<Change>, rusqlite::Error> {
                 "UPDATE" => ChangeKind::Update,
                 _ => ChangeKind::Delete,
             };
-            out.push(Change { table, kind, record: parse(row.get(2)?), old_record: parse(row.get(3)?), commit_timestamp: ts.clone() });
+            out.push(Change {
+                table,
+                kind,
+                record: parse(row.get(2)?),
+                old_record: parse(row.get(3)?),
+                commit_timestamp: ts.clone(),
+            });
         }
     }
     if !out.is_empty() {
@@ -249,7 +263,8 @@ mod tests {
         let conn = db.writer.lock();
         for t in schema::TABLES {
             let mut stmt = conn.prepare(&format!("PRAGMA table_info(\"{}\")", t.name)).expect("pragma");
-            let cols: Vec<String> = stmt.query_map([], |r| r.get::<_, String>(1)).expect("query").map(|c| c.expect("col")).collect();
+            let cols: Vec<String> =
+                stmt.query_map([], |r| r.get::<_, String>(1)).expect("query").map(|c| c.expect("col")).collect();
             let want: Vec<&str> = t.columns.iter().map(|c| c.name).collect();
             assert_eq!(cols, want, "columns of {} in SQLite must match schema.rs in order", t.name);
         }

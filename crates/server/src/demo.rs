@@ -11,7 +11,10 @@
 //! uses; their passwords are hashed before the write lock is taken. Times are relative to the
 //! moment of seeding, so the history always looks recent on a fresh data dir.
 //!
-//! The document is seeded as its plain-text `content` only, without CRDT updates.
+//! The document is seeded both as its plain-text `content` (for web clients and search) and as
+//! one yrs v1 update in `document_updates` holding the same text in the root `Y.Text` named
+//! [`DOCUMENT_TEXT_ROOT`], so every CRDT client starts from the same history instead of each
+//! inserting the text itself (which would duplicate it on merge).
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -21,6 +24,9 @@ use crate::auth::account::{HashedAccount, NewAccount};
 use crate::auth::{AuthConfig, AuthError};
 use crate::db::{Db, DbError};
 use crate::schema::format_ts;
+
+/// The root type of a document's yrs `Doc` that holds its text.
+pub const DOCUMENT_TEXT_ROOT: &str = "content";
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "ruwad-demo";
@@ -63,13 +69,7 @@ pub fn seed(db: &Db) -> Result<(), DemoError> {
             let mut meta = Map::new();
             meta.insert("display_name".into(), json!(name));
             meta.insert("locale".into(), json!(locale));
-            NewAccount::new(
-                email,
-                DEMO_PASSWORD,
-                meta,
-                AuthConfig::default().min_password_length,
-            )?
-            .hash()
+            NewAccount::new(email, DEMO_PASSWORD, meta, AuthConfig::default().min_password_length)?.hash()
         })
         .collect::<Result<Vec<HashedAccount>, AuthError>>()?;
     let seeded = db.write_blocking(|tx| -> Result<bool, DemoError> {
@@ -81,23 +81,13 @@ pub fn seed(db: &Db) -> Result<(), DemoError> {
         Ok(true)
     })?;
     if seeded {
-        tracing::info!(
-            accounts = ACCOUNTS.len(),
-            "demo data seeded (password {DEMO_PASSWORD:?})"
-        );
+        tracing::info!(accounts = ACCOUNTS.len(), "demo data seeded (password {DEMO_PASSWORD:?})");
     }
     Ok(())
 }
 
 fn already_seeded(conn: &rusqlite::Connection) -> Result<bool, DbError> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM auth_users WHERE email = ?1",
-            [ACCOUNTS[0].0],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+    Ok(conn.query_row("SELECT 1 FROM auth_users WHERE email = ?1", [ACCOUNTS[0].0], |_| Ok(())).optional()?.is_some())
 }
 
 /// A chat message of the script: author, hours before seeding, text, the index of the message
@@ -105,240 +95,54 @@ fn already_seeded(conn: &rusqlite::Connection) -> Result<bool, DbError> {
 struct Line(usize, f64, &'static str, Option<usize>, bool);
 
 const GENERAL: &[Line] = &[
-    Line(
-        LAYLA,
-        70.0,
-        "أهلاً بالجميع في رواد! هذه القناة العامة للفريق 👋",
-        None,
-        false,
-    ),
+    Line(LAYLA, 70.0, "أهلاً بالجميع في رواد! هذه القناة العامة للفريق 👋", None, false),
     Line(OMAR, 69.9, "أهلاً ليلى، سعيد بالانضمام", None, false),
-    Line(
-        SARA,
-        69.5,
-        "Hi all! Happy to be here. I'll mostly write in English, hope that's fine",
-        None,
-        false,
-    ),
-    Line(
-        LAYLA,
-        69.4,
-        "Of course, both languages are welcome here",
-        Some(2),
-        false,
-    ),
-    Line(
-        OMAR,
-        68.0,
-        "هل موعد الاجتماع الأسبوعي ما زال يوم الأحد؟",
-        None,
-        false,
-    ),
+    Line(SARA, 69.5, "Hi all! Happy to be here. I'll mostly write in English, hope that's fine", None, false),
+    Line(LAYLA, 69.4, "Of course, both languages are welcome here", Some(2), false),
+    Line(OMAR, 68.0, "هل موعد الاجتماع الأسبوعي ما زال يوم الأحد؟", None, false),
     Line(LAYLA, 67.8, "نعم، الأحد الساعة العاشرة صباحاً", None, false),
-    Line(
-        SARA,
-        50.0,
-        "Reminder: the smart irrigation challenge is open for submissions",
-        None,
-        false,
-    ),
-    Line(
-        OMAR,
-        49.5,
-        "شكراً على التذكير، أعمل على المقترح الآن",
-        None,
-        false,
-    ),
+    Line(SARA, 50.0, "Reminder: the smart irrigation challenge is open for submissions", None, false),
+    Line(OMAR, 49.5, "شكراً على التذكير، أعمل على المقترح الآن", None, false),
     Line(LAYLA, 48.0, "Good morning everyone ☀️", None, false),
     Line(SARA, 47.5, "صباح النور", None, false),
-    Line(
-        OMAR,
-        47.0,
-        "Has anyone tried the new document editor? It works offline too.",
-        None,
-        false,
-    ),
-    Line(
-        LAYLA,
-        46.8,
-        "جربته أمس، التعديل بدون اتصال ممتاز ثم يتزامن تلقائياً",
-        None,
-        false,
-    ),
-    Line(
-        SARA,
-        46.0,
-        "Nice, I'll use it for the judging notes",
-        None,
-        false,
-    ),
-    Line(
-        OMAR,
-        30.0,
-        "نشرت مسودة الحل في مستند الفريق، أرجو المراجعة",
-        None,
-        false,
-    ),
+    Line(OMAR, 47.0, "Has anyone tried the new document editor? It works offline too.", None, false),
+    Line(LAYLA, 46.8, "جربته أمس، التعديل بدون اتصال ممتاز ثم يتزامن تلقائياً", None, false),
+    Line(SARA, 46.0, "Nice, I'll use it for the judging notes", None, false),
+    Line(OMAR, 30.0, "نشرت مسودة الحل في مستند الفريق، أرجو المراجعة", None, false),
     Line(LAYLA, 29.5, "سأراجعها اليوم إن شاء الله", None, false),
-    Line(
-        SARA,
-        29.0,
-        "Left a few comments on the budget section",
-        None,
-        false,
-    ),
+    Line(SARA, 29.0, "Left a few comments on the budget section", None, false),
     Line(OMAR, 28.7, "Thanks Sara, fixed them all", Some(15), false),
-    Line(
-        LAYLA,
-        26.0,
-        "انتقل تحدي الطاقة الشمسية إلى مرحلة التحكيم 🎉",
-        None,
-        false,
-    ),
-    Line(
-        SARA,
-        25.5,
-        "Great, I'm on the judging panel for that one",
-        None,
-        false,
-    ),
+    Line(LAYLA, 26.0, "انتقل تحدي الطاقة الشمسية إلى مرحلة التحكيم 🎉", None, false),
+    Line(SARA, 25.5, "Great, I'm on the judging panel for that one", None, false),
     Line(OMAR, 8.0, "مرحباً، هل يوجد تسجيل لجلسة الأمس؟", None, false),
     Line(LAYLA, 7.8, "نعم، الرابط في قناة الأفكار", Some(19), false),
-    Line(
-        SARA,
-        5.0,
-        "Quick poll: should we move the weekly sync to 11:00?",
-        None,
-        false,
-    ),
+    Line(SARA, 5.0, "Quick poll: should we move the weekly sync to 11:00?", None, false),
     Line(OMAR, 4.9, "موافق 👍", None, false),
-    Line(
-        LAYLA,
-        4.5,
-        "موافقة، سأحدّث الدعوة للساعة الحادية عشرة",
-        None,
-        true,
-    ),
+    Line(LAYLA, 4.5, "موافقة، سأحدّث الدعوة للساعة الحادية عشرة", None, true),
     Line(SARA, 1.0, "Thanks! See you all on Sunday", None, false),
     Line(OMAR, 0.5, "بالتوفيق للجميع في التحديات 🚀", None, false),
 ];
 
 const IDEAS: &[Line] = &[
-    Line(
-        SARA,
-        60.0,
-        "Idea: mentorship matching between experienced members and newcomers",
-        None,
-        false,
-    ),
-    Line(
-        LAYLA,
-        59.8,
-        "فكرة رائعة! يمكن ربطها بالتحديات المفتوحة",
-        None,
-        false,
-    ),
-    Line(
-        OMAR,
-        59.0,
-        "ممكن نستخدم الاهتمامات في الملف الشخصي للمطابقة",
-        None,
-        false,
-    ),
-    Line(
-        SARA,
-        58.5,
-        "Exactly. Start simple: tags + availability",
-        None,
-        false,
-    ),
-    Line(
-        LAYLA,
-        40.0,
-        "اقتراح: لوحة تحليلات مباشرة تعرض عدد المشاركات في كل تحدٍّ",
-        None,
-        false,
-    ),
-    Line(
-        OMAR,
-        39.5,
-        "I can prototype that with the live metrics endpoint",
-        Some(4),
-        false,
-    ),
-    Line(
-        SARA,
-        39.0,
-        "Make sure it works right-to-left too 🙂",
-        None,
-        false,
-    ),
-    Line(
-        OMAR,
-        38.9,
-        "أكيد، التصميم كله بخصائص CSS المنطقية",
-        None,
-        false,
-    ),
-    Line(
-        LAYLA,
-        36.0,
-        "What about an offline-first mobile app later?",
-        None,
-        false,
-    ),
-    Line(
-        SARA,
-        35.5,
-        "Let's finish desktop first, then evaluate",
-        None,
-        false,
-    ),
+    Line(SARA, 60.0, "Idea: mentorship matching between experienced members and newcomers", None, false),
+    Line(LAYLA, 59.8, "فكرة رائعة! يمكن ربطها بالتحديات المفتوحة", None, false),
+    Line(OMAR, 59.0, "ممكن نستخدم الاهتمامات في الملف الشخصي للمطابقة", None, false),
+    Line(SARA, 58.5, "Exactly. Start simple: tags + availability", None, false),
+    Line(LAYLA, 40.0, "اقتراح: لوحة تحليلات مباشرة تعرض عدد المشاركات في كل تحدٍّ", None, false),
+    Line(OMAR, 39.5, "I can prototype that with the live metrics endpoint", Some(4), false),
+    Line(SARA, 39.0, "Make sure it works right-to-left too 🙂", None, false),
+    Line(OMAR, 38.9, "أكيد، التصميم كله بخصائص CSS المنطقية", None, false),
+    Line(LAYLA, 36.0, "What about an offline-first mobile app later?", None, false),
+    Line(SARA, 35.5, "Let's finish desktop first, then evaluate", None, false),
     Line(OMAR, 22.0, "فكرة: تحدٍّ شهري لطلاب الجامعات", None, false),
-    Line(
-        LAYLA,
-        21.7,
-        "نحتاج شريكاً أكاديمياً، سأتواصل مع مكتب الابتكار في إحدى الجامعات",
-        None,
-        true,
-    ),
-    Line(
-        SARA,
-        21.0,
-        "I know someone at a university innovation office, I'll introduce you",
-        Some(11),
-        false,
-    ),
+    Line(LAYLA, 21.7, "نحتاج شريكاً أكاديمياً، سأتواصل مع مكتب الابتكار في إحدى الجامعات", None, true),
+    Line(SARA, 21.0, "I know someone at a university innovation office, I'll introduce you", Some(11), false),
     Line(LAYLA, 20.9, "شكراً سارة! 🙏", None, false),
-    Line(
-        OMAR,
-        12.0,
-        "تسجيل جلسة العصف الذهني موجود في المستند المشترك",
-        None,
-        false,
-    ),
-    Line(
-        SARA,
-        11.0,
-        "Idea: badges for first submission, first win, top reviewer",
-        None,
-        false,
-    ),
+    Line(OMAR, 12.0, "تسجيل جلسة العصف الذهني موجود في المستند المشترك", None, false),
+    Line(SARA, 11.0, "Idea: badges for first submission, first win, top reviewer", None, false),
     Line(LAYLA, 10.5, "الشارات فكرة جميلة للتحفيز", None, false),
-    Line(
-        OMAR,
-        10.0,
-        "We could show them on the profile card",
-        None,
-        false,
-    ),
-    Line(
-        SARA,
-        3.0,
-        "I wrote the badges list down, will share it on Sunday",
-        None,
-        false,
-    ),
+    Line(OMAR, 10.0, "We could show them on the profile card", None, false),
+    Line(SARA, 3.0, "I wrote the badges list down, will share it on Sunday", None, false),
     Line(LAYLA, 2.5, "ممتاز، سأضيف شارة للمحكّمين أيضاً", None, false),
     Line(OMAR, 2.0, "+1 🏅", None, false),
     Line(SARA, 0.3, "Let's discuss it at Sunday's sync", None, false),
@@ -363,14 +167,8 @@ const GENERAL_REACTIONS: &[(usize, usize, &str)] = &[
     (21, OMAR, "👍"),
     (25, LAYLA, "🚀"),
 ];
-const IDEAS_REACTIONS: &[(usize, usize, &str)] = &[
-    (0, LAYLA, "💡"),
-    (0, OMAR, "💡"),
-    (4, SARA, "👍"),
-    (15, LAYLA, "🏅"),
-    (15, OMAR, "🏅"),
-    (20, SARA, "😄"),
-];
+const IDEAS_REACTIONS: &[(usize, usize, &str)] =
+    &[(0, LAYLA, "💡"), (0, OMAR, "💡"), (4, SARA, "👍"), (15, LAYLA, "🏅"), (15, OMAR, "🏅"), (20, SARA, "😄")];
 const DIRECT_REACTIONS: &[(usize, usize, &str)] = &[(3, OMAR, "❤️")];
 
 const DOCUMENT: &str = "خطة فريق رواد — تحدي الري الذكي
@@ -401,12 +199,7 @@ struct Seed<'a> {
 
 impl<'a> Seed<'a> {
     fn new(tx: &'a Transaction<'a>, now: DateTime<Utc>) -> Seed<'a> {
-        Seed {
-            tx,
-            now,
-            users: Vec::new(),
-            activities: Vec::new(),
-        }
+        Seed { tx, now, users: Vec::new(), activities: Vec::new() }
     }
 
     fn ago(&self, hours: f64) -> DateTime<Utc> {
@@ -423,24 +216,10 @@ impl<'a> Seed<'a> {
         let irrigation = self.challenges()?;
         self.rooms()?;
         self.document(&irrigation)?;
-        for (user, hours) in [
-            (LAYLA, 70.5),
-            (OMAR, 70.0),
-            (SARA, 69.6),
-            (LAYLA, 48.1),
-            (OMAR, 47.2),
-            (SARA, 46.1),
-        ] {
+        for (user, hours) in [(LAYLA, 70.5), (OMAR, 70.0), (SARA, 69.6), (LAYLA, 48.1), (OMAR, 47.2), (SARA, 46.1)] {
             self.activity(self.ago(hours), user, "signed_in", None);
         }
-        for (user, hours) in [
-            (LAYLA, 26.1),
-            (SARA, 25.6),
-            (OMAR, 8.1),
-            (SARA, 5.1),
-            (LAYLA, 4.6),
-            (OMAR, 0.6),
-        ] {
+        for (user, hours) in [(LAYLA, 26.1), (SARA, 25.6), (OMAR, 8.1), (SARA, 5.1), (LAYLA, 4.6), (OMAR, 0.6)] {
             self.activity(self.ago(hours), user, "signed_in", None);
         }
         self.activities.sort_by_key(|a| a.0);
@@ -453,13 +232,7 @@ impl<'a> Seed<'a> {
         Ok(())
     }
 
-    fn activity(
-        &mut self,
-        at: DateTime<Utc>,
-        user: usize,
-        kind: &'static str,
-        ref_id: Option<String>,
-    ) {
+    fn activity(&mut self, at: DateTime<Utc>, user: usize, kind: &'static str, ref_id: Option<String>) {
         self.activities.push((at, user, kind, ref_id));
     }
 
@@ -474,14 +247,7 @@ impl<'a> Seed<'a> {
             24.0 * 5.0,
             -24.0 * 10.0,
         )?;
-        self.submission(
-            &open,
-            OMAR,
-            "حساسات رطوبة متصلة",
-            "شبكة حساسات رطوبة مع تطبيق تنبيهات.",
-            "submitted",
-            30.0,
-        )?;
+        self.submission(&open, OMAR, "حساسات رطوبة متصلة", "شبكة حساسات رطوبة مع تطبيق تنبيهات.", "submitted", 30.0)?;
         self.submission(
             &open,
             SARA,
@@ -558,11 +324,7 @@ impl<'a> Seed<'a> {
     ) -> Result<String, DemoError> {
         let created = self.ago(created_hours);
         let id = id_at(created);
-        let updated = if status == "open" {
-            created
-        } else {
-            self.ago(deadline_hours.max(0.0) - 1.0 / 60.0)
-        };
+        let updated = if status == "open" { created } else { self.ago(deadline_hours.max(0.0) - 1.0 / 60.0) };
         self.tx.execute(
             "INSERT INTO challenges (id, title, description, status, deadline, created_by, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -592,11 +354,7 @@ impl<'a> Seed<'a> {
     ) -> Result<(), DemoError> {
         let created = self.ago(hours);
         let id = id_at(created);
-        let updated = if status == "submitted" {
-            created
-        } else {
-            self.ago(hours / 2.0)
-        };
+        let updated = if status == "submitted" { created } else { self.ago(hours / 2.0) };
         self.tx.execute(
             "INSERT INTO challenge_submissions (id, challenge_id, user_id, title, content, status, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -617,11 +375,9 @@ impl<'a> Seed<'a> {
 
         // Everyone has read everything, except Layla, who has a few unread messages in both
         // channels (the unread badges show something on first start).
-        for (room, msgs, unread_for_layla) in [
-            (&general, &general_msgs, 4),
-            (&ideas, &ideas_msgs, 3),
-            (&direct, &direct_msgs, 0),
-        ] {
+        for (room, msgs, unread_for_layla) in
+            [(&general, &general_msgs, 4), (&ideas, &ideas_msgs, 3), (&direct, &direct_msgs, 0)]
+        {
             let last = msgs.last().map(|m| m.1).unwrap_or(self.now);
             self.tx.execute(
                 "UPDATE room_members SET last_read_at = ?2 WHERE room_id = ?1",
@@ -638,14 +394,7 @@ impl<'a> Seed<'a> {
         Ok(())
     }
 
-    fn room(
-        &mut self,
-        name: &str,
-        kind: &str,
-        by: usize,
-        hours: f64,
-        members: &[usize],
-    ) -> Result<String, DemoError> {
+    fn room(&mut self, name: &str, kind: &str, by: usize, hours: f64, members: &[usize]) -> Result<String, DemoError> {
         let created = self.ago(hours);
         let id = id_at(created);
         self.tx.execute(
@@ -653,11 +402,7 @@ impl<'a> Seed<'a> {
             params![id, name, kind, self.users[by], format_ts(created)],
         )?;
         for &m in members {
-            let role = if m == by && kind == "channel" {
-                "admin"
-            } else {
-                "member"
-            };
+            let role = if m == by && kind == "channel" { "admin" } else { "member" };
             self.tx.execute(
                 "INSERT INTO room_members (room_id, user_id, role, joined_at, last_read_at) VALUES (?1, ?2, ?3, ?4, NULL)",
                 params![id, self.users[m], role, format_ts(created)],
@@ -723,6 +468,10 @@ impl<'a> Seed<'a> {
                 params![id, self.users[who], role],
             )?;
         }
+        self.tx.execute(
+            "INSERT INTO document_updates (id, document_id, user_id, \"update\", created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id_at(created), id, self.users[LAYLA], document_update(DOCUMENT), format_ts(created)],
+        )?;
         self.activity(created, LAYLA, "document_created", Some(id.clone()));
         self.activity(self.ago(30.0), OMAR, "document_edited", Some(id.clone()));
         self.activity(updated, OMAR, "document_edited", Some(id));
@@ -730,15 +479,22 @@ impl<'a> Seed<'a> {
     }
 }
 
+/// One yrs v1 update (base64) that inserts `text` into the document's text root.
+fn document_update(text: &str) -> String {
+    use base64::Engine;
+    use yrs::{Doc, GetString, Text, Transact};
+    let doc = Doc::new();
+    let root = doc.get_or_insert_text(DOCUMENT_TEXT_ROOT);
+    let mut txn = doc.transact_mut();
+    root.insert(&mut txn, 0, text);
+    debug_assert_eq!(root.get_string(&txn), text);
+    base64::engine::general_purpose::STANDARD.encode(txn.encode_update_v1())
+}
+
 /// A UUID v7 carrying `t`, so ids sort like the client-made ones would.
 fn id_at(t: DateTime<Utc>) -> String {
     let secs = u64::try_from(t.timestamp()).unwrap_or(0);
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        secs,
-        t.timestamp_subsec_nanos(),
-    ))
-    .to_string()
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, t.timestamp_subsec_nanos())).to_string()
 }
 
 #[cfg(test)]
@@ -746,8 +502,7 @@ mod tests {
     use super::*;
 
     fn count(db: &Db, sql: &str) -> i64 {
-        db.read_blocking(|c| c.query_row(sql, [], |r| r.get::<_, i64>(0)))
-            .expect("count")
+        db.read_blocking(|c| c.query_row(sql, [], |r| r.get::<_, i64>(0))).expect("count")
     }
 
     #[test]
@@ -764,22 +519,36 @@ mod tests {
 
     #[test]
     fn scripted_replies_point_backwards_and_reactions_at_real_messages() {
-        for (lines, reactions) in [
-            (GENERAL, GENERAL_REACTIONS),
-            (IDEAS, IDEAS_REACTIONS),
-            (DIRECT, DIRECT_REACTIONS),
-        ] {
+        for (lines, reactions) in [(GENERAL, GENERAL_REACTIONS), (IDEAS, IDEAS_REACTIONS), (DIRECT, DIRECT_REACTIONS)] {
             for (i, l) in lines.iter().enumerate() {
-                assert!(
-                    l.3.is_none_or(|r| r < i),
-                    "line {i} replies to a later message"
-                );
-                assert!(
-                    i == 0 || lines[i - 1].1 > l.1,
-                    "line {i} is not after the one before it"
-                );
+                assert!(l.3.is_none_or(|r| r < i), "line {i} replies to a later message");
+                assert!(i == 0 || lines[i - 1].1 > l.1, "line {i} is not after the one before it");
             }
             assert!(reactions.iter().all(|r| r.0 < lines.len()));
         }
+    }
+
+    #[test]
+    fn seeded_document_update_holds_the_plain_text_content() {
+        use base64::Engine;
+        use yrs::updates::decoder::Decode;
+        use yrs::{GetString, Transact, Update};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(dir.path()).expect("open");
+        seed(&db).expect("seed");
+        let (content, update): (String, String) = db
+            .read_blocking(|c| {
+                c.query_row(
+                    "SELECT d.content, u.\"update\" FROM collaborative_documents d JOIN document_updates u ON u.document_id = d.id",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+            })
+            .expect("document with one update");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(update).expect("base64");
+        let doc = yrs::Doc::new();
+        let text = doc.get_or_insert_text(DOCUMENT_TEXT_ROOT);
+        doc.transact_mut().apply_update(Update::decode_v1(&bytes).expect("v1 update")).expect("apply");
+        assert_eq!(text.get_string(&doc.transact()), content, "the CRDT and the plain-text rendering must agree");
     }
 }

@@ -109,7 +109,14 @@ mod tests {
     use super::*;
 
     fn claims(exp: i64) -> Claims {
-        Claims { sub: Some("u".into()), role: "authenticated".into(), exp, iat: Some(0), session_id: None, extra: Map::new() }
+        Claims {
+            sub: Some("u".into()),
+            role: "authenticated".into(),
+            exp,
+            iat: Some(0),
+            session_id: None,
+            extra: Map::new(),
+        }
     }
 
     #[test]

@@ -31,8 +31,8 @@ impl Keys {
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Keys> {
         let path = dir.join("keys.json");
         if path.exists() {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
             let keys: Keys = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{} is damaged ({e}); refusing to replace it", path.display()))?;
             return Ok(keys);
@@ -57,7 +57,14 @@ impl Keys {
             let mut extra = Map::new();
             extra.insert("iss".into(), "ruwad-local".into());
             extra.insert("ref".into(), "local".into());
-            let claims = Claims { sub: None, role: role.into(), exp: now + API_KEY_LIFETIME_SECS, iat: Some(now), session_id: None, extra };
+            let claims = Claims {
+                sub: None,
+                role: role.into(),
+                exp: now + API_KEY_LIFETIME_SECS,
+                iat: Some(now),
+                session_id: None,
+                extra,
+            };
             jwt::sign(&claims, jwt_secret.as_bytes())
         };
         Keys { anon_key: key("anon"), service_role_key: key("service_role"), jwt_secret }

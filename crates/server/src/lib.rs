@@ -56,7 +56,13 @@ pub struct Config {
 
 impl Config {
     pub fn new(addr: SocketAddr, data_dir: impl Into<PathBuf>) -> Config {
-        Config { addr, data_dir: data_dir.into(), demo: false, allowed_hosts: Vec::new(), auth: auth::AuthConfig::default() }
+        Config {
+            addr,
+            data_dir: data_dir.into(),
+            demo: false,
+            allowed_hosts: Vec::new(),
+            auth: auth::AuthConfig::default(),
+        }
     }
 }
 
@@ -123,7 +129,11 @@ impl Server {
             }
         });
         let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-        let url = if addr.is_ipv6() { format!("http://[{host}]:{}", addr.port()) } else { format!("http://{host}:{}", addr.port()) };
+        let url = if addr.is_ipv6() {
+            format!("http://[{host}]:{}", addr.port())
+        } else {
+            format!("http://{host}:{}", addr.port())
+        };
         Ok(Server {
             url,
             addr,
@@ -164,16 +174,21 @@ impl HostGuard {
 
     fn host_ok(&self, host: &str) -> bool {
         let host = host.to_ascii_lowercase();
-        let name = match host.rsplit_once(':') {
-            Some((name, port)) if !name.ends_with(']') || host.starts_with('[') => {
-                if port.parse::<u16>().ok() != Some(self.port) && !name.is_empty() && !host.ends_with(']') {
-                    return false;
-                }
-                name.to_string()
-            }
-            _ => host.clone(),
+        // Split `name[:port]`, where name may be a bracketed IPv6 literal.
+        let (name, port) = match host.strip_prefix('[') {
+            Some(rest) => match rest.split_once(']') {
+                Some((ip, tail)) => (format!("[{ip}]"), tail.strip_prefix(':')),
+                None => return false,
+            },
+            None => match host.split_once(':') {
+                Some((n, p)) => (n.to_string(), Some(p)),
+                None => (host.clone(), None),
+            },
         };
-        matches!(name.as_str(), "127.0.0.1" | "localhost" | "[::1]") || name.starts_with("127.") || self.extra.iter().any(|h| *h == name || *h == host)
+        if port.is_some_and(|p| p.parse::<u16>().ok() != Some(self.port)) {
+            return false;
+        }
+        is_loopback_name(&name) || self.extra.iter().any(|h| *h == name || *h == host)
     }
 
     fn origin_ok(&self, origin: &str) -> bool {
@@ -182,8 +197,12 @@ impl HostGuard {
             return true;
         }
         let Some(rest) = o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")) else { return false };
-        let name = rest.rsplit_once(':').map(|(n, _)| n).unwrap_or(rest);
-        matches!(name, "127.0.0.1" | "localhost" | "[::1]") || self.extra.iter().any(|h| h == name)
+        let name = if rest.starts_with('[') {
+            rest.split_inclusive(']').next().unwrap_or(rest)
+        } else {
+            rest.split(':').next().unwrap_or(rest)
+        };
+        is_loopback_name(name) || self.extra.iter().any(|h| h == name)
     }
 
     fn refusal(&self, headers: &axum::http::HeaderMap) -> Option<&'static str> {
@@ -205,6 +224,12 @@ impl HostGuard {
     }
 }
 
+/// `localhost`, `[::1]` or an IPv4 loopback address (a real address, not a name that merely
+/// starts with `127.`).
+fn is_loopback_name(name: &str) -> bool {
+    name == "localhost" || name == "[::1]" || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn forbidden(message: &str) -> Response {
     (StatusCode::FORBIDDEN, axum::Json(serde_json::json!({ "message": message }))).into_response()
 }
@@ -216,15 +241,24 @@ mod tests {
     #[test]
     fn only_loopback_hosts_and_origins_pass() {
         let g = HostGuard::new("127.0.0.1:5000".parse().expect("addr"), &[]);
-        for ok in ["127.0.0.1:5000", "localhost:5000", "localhost", "[::1]:5000"] {
+        for ok in ["127.0.0.1:5000", "localhost:5000", "localhost", "[::1]:5000", "[::1]", "127.0.0.2:5000"] {
             assert!(g.host_ok(ok), "{ok} should pass");
         }
-        for bad in ["evil.example:5000", "127.0.0.1:5001", "evil.example"] {
+        for bad in [
+            "evil.example:5000",
+            "127.0.0.1:5001",
+            "evil.example",
+            "127.attacker.example",
+            "127.0.0.1.evil.example:5000",
+            "[::1",
+        ] {
             assert!(!g.host_ok(bad), "{bad} should be refused");
         }
         assert!(g.origin_ok("http://localhost:1420"));
         assert!(g.origin_ok("tauri://localhost"));
         assert!(!g.origin_ok("https://evil.example"));
         assert!(!g.origin_ok("http://localhost.evil.example"));
+        assert!(!g.origin_ok("http://127.attacker.example"));
+        assert!(g.origin_ok("http://[::1]:3000"));
     }
 }

@@ -77,16 +77,23 @@ pub fn check(table: &Table, op: Op, role: &Role) -> Option<String> {
 /// column order). Used by Realtime for rows that may no longer exist (deletes).
 pub fn row_visible_sql(table: &Table, role: &Role) -> Option<String> {
     let pred = using(table, Op::Select, role)?;
-    let cols: Vec<String> = table.columns.iter().enumerate().map(|(i, c)| format!("?{} AS \"{}\"", i + 1, c.name)).collect();
+    let cols: Vec<String> =
+        table.columns.iter().enumerate().map(|(i, c)| format!("?{} AS \"{}\"", i + 1, c.name)).collect();
     Some(format!("SELECT 1 FROM (SELECT {}) AS \"{}\" WHERE {pred}", cols.join(", "), table.name))
 }
+
+/// A private topic that names no room or document we know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("private topic {0:?} is not chat:<room_id> or doc:<document_id>")]
+pub struct UnknownTopic(pub String);
 
 /// A private Realtime topic and the predicate that authorises `role` on it: `chat:<room_id>`
 /// for room members, `doc:<document_id>` for document members. `Err` for a topic that names
 /// nothing we know (refused for everyone but service_role).
-pub fn topic_sql(topic: &str, role: &Role) -> Result<Option<String>, ()> {
-    let (kind, id) = topic.split_once(':').ok_or(())?;
-    let id = uuid::Uuid::parse_str(id).map_err(|_| ())?.to_string();
+pub fn topic_sql(topic: &str, role: &Role) -> Result<Option<String>, UnknownTopic> {
+    let unknown = || UnknownTopic(topic.to_string());
+    let (kind, id) = topic.split_once(':').ok_or_else(unknown)?;
+    let id = uuid::Uuid::parse_str(id).map_err(|_| unknown())?.to_string();
     let Role::User(uid) = role else {
         return Ok(match role {
             Role::ServiceRole => None,
@@ -98,7 +105,7 @@ pub fn topic_sql(topic: &str, role: &Role) -> Result<Option<String>, ()> {
     match kind {
         "chat" => Ok(Some(format!("SELECT {}", room_member(&id, &u)))),
         "doc" => Ok(Some(format!("SELECT {}", doc_member(&id, &u)))),
-        _ => Err(()),
+        _ => Err(unknown()),
     }
 }
 
@@ -112,7 +119,9 @@ fn room_member(room: &str, u: &str) -> String {
 }
 
 fn room_admin(room: &str, u: &str) -> String {
-    format!("EXISTS (SELECT 1 FROM room_members ra WHERE ra.room_id = {room} AND ra.user_id = {u} AND ra.role = 'admin')")
+    format!(
+        "EXISTS (SELECT 1 FROM room_members ra WHERE ra.room_id = {room} AND ra.user_id = {u} AND ra.role = 'admin')"
+    )
 }
 
 fn doc_member(doc: &str, u: &str) -> String {

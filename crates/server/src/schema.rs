@@ -309,10 +309,7 @@ pub fn normalize_ts(input: &str) -> Option<String> {
             return Some(format_ts(t.and_utc()));
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| format_ts(t.and_utc()))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| format_ts(t.and_utc()))
 }
 
 #[cfg(test)]
@@ -322,7 +319,9 @@ mod tests {
     #[test]
     fn timestamps_normalise_to_one_sortable_form() {
         let want = "2026-01-02T03:04:05.000000+00:00";
-        for input in ["2026-01-02T03:04:05Z", "2026-01-02 03:04:05+00", "2026-01-02T05:04:05+02:00", "2026-01-02T03:04:05"] {
+        for input in
+            ["2026-01-02T03:04:05Z", "2026-01-02 03:04:05+00", "2026-01-02T05:04:05+02:00", "2026-01-02T03:04:05"]
+        {
             assert_eq!(normalize_ts(input).as_deref(), Some(want), "input {input}");
         }
         assert_eq!(normalize_ts("2026-01-02").as_deref(), Some("2026-01-02T00:00:00.000000+00:00"));

@@ -50,15 +50,9 @@ fn claims(issued: &Issued, now: DateTime<Utc>, exp: i64) -> Claims {
     extra.insert("email".into(), json!(user.email));
     extra.insert("phone".into(), json!(""));
     extra.insert("app_metadata".into(), User::app_metadata());
-    extra.insert(
-        "user_metadata".into(),
-        Value::Object(user.user_metadata.clone()),
-    );
+    extra.insert("user_metadata".into(), Value::Object(user.user_metadata.clone()));
     extra.insert("aal".into(), json!("aal1"));
-    extra.insert(
-        "amr".into(),
-        json!([{ "method": "password", "timestamp": issued.signed_in_at }]),
-    );
+    extra.insert("amr".into(), json!([{ "method": "password", "timestamp": issued.signed_in_at }]));
     extra.insert("is_anonymous".into(), json!(false));
     Claims {
         sub: Some(user.id.clone()),
@@ -81,16 +75,9 @@ pub struct Caller {
 /// Checks the `Authorization: Bearer` token as GoTrue's `requireAuthentication` does.
 pub async fn authenticate(state: &Arc<AppState>, headers: &HeaderMap) -> Result<Caller, AuthError> {
     let token = crate::gateway::bearer(headers).ok_or(AuthError::NoAuthorization)?;
-    let claims = state
-        .verify(token)
-        .map_err(|e| AuthError::BadJwt(jwt_reason(token, &e)))?;
-    let sub = claims
-        .sub
-        .filter(|s| !s.is_empty())
-        .ok_or(AuthError::MissingSub)?;
-    let user_id = uuid::Uuid::parse_str(&sub)
-        .map_err(|_| AuthError::SubNotUuid)?
-        .to_string();
+    let claims = state.verify(token).map_err(|e| AuthError::BadJwt(jwt_reason(token, &e)))?;
+    let sub = claims.sub.filter(|s| !s.is_empty()).ok_or(AuthError::MissingSub)?;
+    let user_id = uuid::Uuid::parse_str(&sub).map_err(|_| AuthError::SubNotUuid)?.to_string();
     let session_id = match claims.session_id.filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => match uuid::Uuid::parse_str(&s) {
@@ -120,17 +107,13 @@ fn jwt_reason(token: &str, e: &JwtError) -> String {
         JwtError::Malformed if token.split('.').count() != 3 => {
             "token is malformed: token contains an invalid number of segments".into()
         }
-        JwtError::Malformed => {
-            "token is malformed: could not base64 or JSON decode the token".into()
-        }
+        JwtError::Malformed => "token is malformed: could not base64 or JSON decode the token".into(),
         JwtError::Algorithm(alg) => {
             format!("token signature is invalid: signing method {alg} is invalid")
         }
         JwtError::Signature => "token signature is invalid: signature is invalid".into(),
         JwtError::Expired(_) => "token has invalid claims: token is expired".into(),
-        JwtError::MissingClaims => {
-            "token has invalid claims: token is missing required claim: role and exp".into()
-        }
+        JwtError::MissingClaims => "token has invalid claims: token is missing required claim: role and exp".into(),
     }
 }
 
@@ -148,9 +131,6 @@ mod tests {
             jwt_reason("a.b.c", &JwtError::Algorithm("none".into())),
             "token signature is invalid: signing method none is invalid"
         );
-        assert_eq!(
-            jwt_reason("a.b.c", &JwtError::Expired(3)),
-            "token has invalid claims: token is expired"
-        );
+        assert_eq!(jwt_reason("a.b.c", &JwtError::Expired(3)), "token has invalid claims: token is expired");
     }
 }

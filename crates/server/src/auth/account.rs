@@ -44,11 +44,7 @@ impl NewAccount {
     ) -> Result<NewAccount, AuthError> {
         password::check_signup(password, min_password_len)?;
         let email = normalize_email(email)?;
-        Ok(NewAccount {
-            email,
-            password: password.to_string(),
-            metadata,
-        })
+        Ok(NewAccount { email, password: password.to_string(), metadata })
     }
 
     pub fn email(&self) -> &str {
@@ -58,21 +54,13 @@ impl NewAccount {
     /// Hashes the password (blocking).
     pub fn hash(self) -> Result<HashedAccount, AuthError> {
         let password_hash = password::hash_blocking(&self.password)?;
-        Ok(HashedAccount {
-            email: self.email,
-            password_hash,
-            metadata: self.metadata,
-        })
+        Ok(HashedAccount { email: self.email, password_hash, metadata: self.metadata })
     }
 
     /// Hashes the password on a blocking thread through `hasher`.
     pub async fn hash_with(self, hasher: &password::Hasher) -> Result<HashedAccount, AuthError> {
         let password_hash = hasher.hash(self.password).await?;
-        Ok(HashedAccount {
-            email: self.email,
-            password_hash,
-            metadata: self.metadata,
-        })
+        Ok(HashedAccount { email: self.email, password_hash, metadata: self.metadata })
     }
 }
 
@@ -117,10 +105,8 @@ pub fn normalize_email(email: &str) -> Result<String, AuthError> {
         return Err(AuthError::EmailTooLong);
     }
     let (local, domain) = email.rsplit_once('@').ok_or(AuthError::EmailInvalid)?;
-    let local_ok = !local.is_empty()
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+    let local_ok =
+        !local.is_empty() && local.chars().all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
@@ -137,13 +123,7 @@ pub fn normalize_email(email: &str) -> Result<String, AuthError> {
 /// The profile a new account gets: its display name from `display_name`, else `full_name`,
 /// else the email's local part; its locale from `locale` when it is `ar` or `en`, else `ar`.
 pub fn profile_of(email: &str, metadata: &Map<String, Value>) -> (String, &'static str) {
-    let text = |k: &str| {
-        metadata
-            .get(k)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    };
+    let text = |k: &str| metadata.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
     let display_name = text("display_name")
         .or_else(|| text("full_name"))
         .unwrap_or_else(|| email.split('@').next().unwrap_or(email))
@@ -156,11 +136,7 @@ pub fn profile_of(email: &str, metadata: &Map<String, Value>) -> (String, &'stat
 }
 
 pub fn email_taken(conn: &Connection, email: &str) -> Result<bool, rusqlite::Error> {
-    conn.query_row("SELECT 1 FROM auth_users WHERE email = ?1", [email], |_| {
-        Ok(())
-    })
-    .optional()
-    .map(|r| r.is_some())
+    conn.query_row("SELECT 1 FROM auth_users WHERE email = ?1", [email], |_| Ok(())).optional().map(|r| r.is_some())
 }
 
 /// An auth user as GoTrue shows it.
@@ -192,19 +168,11 @@ impl User {
     }
 
     pub fn load(conn: &Connection, id: &str) -> Result<Option<User>, rusqlite::Error> {
-        conn.query_row(
-            &format!("SELECT {USER_COLUMNS} FROM auth_users WHERE id = ?1"),
-            [id],
-            User::from_row,
-        )
-        .optional()
+        conn.query_row(&format!("SELECT {USER_COLUMNS} FROM auth_users WHERE id = ?1"), [id], User::from_row).optional()
     }
 
     /// The user with this email (any case) and their password hash.
-    pub fn load_by_email(
-        conn: &Connection,
-        email: &str,
-    ) -> Result<Option<(User, String)>, rusqlite::Error> {
+    pub fn load_by_email(conn: &Connection, email: &str) -> Result<Option<(User, String)>, rusqlite::Error> {
         conn.query_row(
             &format!("SELECT {USER_COLUMNS}, encrypted_password FROM auth_users WHERE email = ?1"),
             [email],
@@ -214,24 +182,12 @@ impl User {
     }
 
     pub fn password_hash(conn: &Connection, id: &str) -> Result<Option<String>, rusqlite::Error> {
-        conn.query_row(
-            "SELECT encrypted_password FROM auth_users WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .optional()
+        conn.query_row("SELECT encrypted_password FROM auth_users WHERE id = ?1", [id], |r| r.get(0)).optional()
     }
 
     /// Records a sign-in at `now`.
-    pub fn touch_sign_in(
-        &mut self,
-        tx: &Transaction<'_>,
-        now: &str,
-    ) -> Result<(), rusqlite::Error> {
-        tx.execute(
-            "UPDATE auth_users SET last_sign_in_at = ?2 WHERE id = ?1",
-            params![self.id, now],
-        )?;
+    pub fn touch_sign_in(&mut self, tx: &Transaction<'_>, now: &str) -> Result<(), rusqlite::Error> {
+        tx.execute("UPDATE auth_users SET last_sign_in_at = ?2 WHERE id = ?1", params![self.id, now])?;
         self.last_sign_in_at = Some(now.to_string());
         Ok(())
     }
@@ -307,9 +263,7 @@ impl User {
         });
         if let (Some(last), Value::Object(map)) = (last, &mut user) {
             map.insert("last_sign_in_at".into(), json!(last));
-            if let Some(Value::Object(identity)) =
-                map.get_mut("identities").and_then(|i| i.get_mut(0))
-            {
+            if let Some(Value::Object(identity)) = map.get_mut("identities").and_then(|i| i.get_mut(0)) {
                 identity.insert("last_sign_in_at".into(), json!(last));
             }
         }
@@ -332,9 +286,7 @@ fn identity_id(user_id: &str) -> String {
     let digest = Sha256::digest(format!("ruwad identity email {user_id}").as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
 }
 
 #[cfg(test)]
@@ -343,74 +295,30 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_lowercased() {
-        assert_eq!(
-            normalize_email(" Layla@Demo.Ruwad.App ").expect("valid"),
-            "layla@demo.ruwad.app"
-        );
-        assert_eq!(
-            normalize_email("a.b+tag@x-y.example").expect("valid"),
-            "a.b+tag@x-y.example"
-        );
-        for bad in [
-            "plainaddress",
-            "@no-local.com",
-            "a@",
-            "a@-bad.com",
-            "a@bad..com",
-            "a b@c.com",
-            "a@b_c.com",
-        ] {
-            assert!(
-                matches!(normalize_email(bad), Err(AuthError::EmailInvalid)),
-                "{bad} must be refused"
-            );
+        assert_eq!(normalize_email(" Layla@Demo.Ruwad.App ").expect("valid"), "layla@demo.ruwad.app");
+        assert_eq!(normalize_email("a.b+tag@x-y.example").expect("valid"), "a.b+tag@x-y.example");
+        for bad in ["plainaddress", "@no-local.com", "a@", "a@-bad.com", "a@bad..com", "a b@c.com", "a@b_c.com"] {
+            assert!(matches!(normalize_email(bad), Err(AuthError::EmailInvalid)), "{bad} must be refused");
         }
         assert!(matches!(normalize_email(""), Err(AuthError::EmailRequired)));
         let long = format!("{}@example.com", "a".repeat(250));
-        assert!(matches!(
-            normalize_email(&long),
-            Err(AuthError::EmailTooLong)
-        ));
+        assert!(matches!(normalize_email(&long), Err(AuthError::EmailTooLong)));
     }
 
     #[test]
     fn signup_validation_follows_gotrue_order() {
         let m = Map::new;
-        assert!(matches!(
-            NewAccount::new("bad", "", m(), 6),
-            Err(AuthError::PasswordRequired)
-        ));
-        assert!(matches!(
-            NewAccount::new("bad", "123", m(), 6),
-            Err(AuthError::WeakPassword(6))
-        ));
-        assert!(matches!(
-            NewAccount::new("bad", "123456", m(), 6),
-            Err(AuthError::EmailInvalid)
-        ));
+        assert!(matches!(NewAccount::new("bad", "", m(), 6), Err(AuthError::PasswordRequired)));
+        assert!(matches!(NewAccount::new("bad", "123", m(), 6), Err(AuthError::WeakPassword(6))));
+        assert!(matches!(NewAccount::new("bad", "123456", m(), 6), Err(AuthError::EmailInvalid)));
     }
 
     #[test]
     fn profile_comes_from_metadata_or_the_email() {
         let meta = |v: Value| v.as_object().cloned().expect("object");
-        assert_eq!(
-            profile_of(
-                "x@y.z",
-                &meta(json!({"display_name": "ليلى", "locale": "en"}))
-            ),
-            ("ليلى".into(), "en")
-        );
-        assert_eq!(
-            profile_of(
-                "x@y.z",
-                &meta(json!({"full_name": "Omar K", "locale": "fr"}))
-            ),
-            ("Omar K".into(), "ar")
-        );
-        assert_eq!(
-            profile_of("sara.y@y.z", &meta(json!({"display_name": "  "}))),
-            ("sara.y".into(), "ar")
-        );
+        assert_eq!(profile_of("x@y.z", &meta(json!({"display_name": "ليلى", "locale": "en"}))), ("ليلى".into(), "en"));
+        assert_eq!(profile_of("x@y.z", &meta(json!({"full_name": "Omar K", "locale": "fr"}))), ("Omar K".into(), "ar"));
+        assert_eq!(profile_of("sara.y@y.z", &meta(json!({"display_name": "  "}))), ("sara.y".into(), "ar"));
     }
 
     #[test]
@@ -448,11 +356,7 @@ mod tests {
         assert_eq!(j["identities"][0]["provider"], "email");
         assert_eq!(j["identities"][0]["identity_data"]["display_name"], "ليلى");
         assert_ne!(j["identities"][0]["identity_id"], j["id"]);
-        assert_eq!(
-            j["identities"][0]["identity_id"],
-            u.to_json()["identities"][0]["identity_id"],
-            "stable"
-        );
+        assert_eq!(j["identities"][0]["identity_id"], u.to_json()["identities"][0]["identity_id"], "stable");
     }
 
     #[test]
@@ -460,10 +364,7 @@ mod tests {
         let mut u = User {
             id: String::new(),
             email: String::new(),
-            user_metadata: json!({"a": 1, "b": 2})
-                .as_object()
-                .cloned()
-                .expect("object"),
+            user_metadata: json!({"a": 1, "b": 2}).as_object().cloned().expect("object"),
             created_at: String::new(),
             updated_at: String::new(),
             last_sign_in_at: None,

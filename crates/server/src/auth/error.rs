@@ -35,10 +35,7 @@ impl ApiVersion {
             return ApiVersion::Initial;
         };
         match chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d") {
-            Ok(d)
-                if d >= chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
-                    .unwrap_or(chrono::NaiveDate::MIN) =>
-            {
+            Ok(d) if d >= chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or(chrono::NaiveDate::MIN) => {
                 ApiVersion::V2024_01_01
             }
             _ => ApiVersion::Initial,
@@ -154,13 +151,12 @@ impl AuthError {
             | SubNotUuid
             | UnsupportedLogoutScope(_) => StatusCode::BAD_REQUEST,
             NoAuthorization => StatusCode::UNAUTHORIZED,
-            BadJwt(_) | MissingSub | SessionIdNotUuid | UserNotFound | SessionNotFound => {
-                StatusCode::FORBIDDEN
-            }
+            BadJwt(_) | MissingSub | SessionIdNotUuid | UserNotFound | SessionNotFound => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            WeakPassword(_) | UserAlreadyExists | PhoneLoginsDisabled | SamePassword
-            | Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            WeakPassword(_) | UserAlreadyExists | PhoneLoginsDisabled | SamePassword | Unsupported(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -214,15 +210,9 @@ impl AuthError {
         }
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            HeaderName::from_static("x-sb-error-code"),
-            HeaderValue::from_static(self.code()),
-        );
+        headers.insert(HeaderName::from_static("x-sb-error-code"), HeaderValue::from_static(self.code()));
         if version == ApiVersion::V2024_01_01 {
-            headers.insert(
-                HeaderName::from_static(API_VERSION_HEADER),
-                HeaderValue::from_static("2024-01-01"),
-            );
+            headers.insert(HeaderName::from_static(API_VERSION_HEADER), HeaderValue::from_static("2024-01-01"));
         }
         response
     }
@@ -235,89 +225,48 @@ mod tests {
     async fn body_of(r: Response) -> (StatusCode, axum::http::HeaderMap, Value) {
         let status = r.status();
         let headers = r.headers().clone();
-        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16)
-            .await
-            .expect("body");
-        (
-            status,
-            headers,
-            serde_json::from_slice(&bytes).expect("json"),
-        )
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.expect("body");
+        (status, headers, serde_json::from_slice(&bytes).expect("json"))
     }
 
     #[test]
     fn api_version_header_picks_the_closest_known_version() {
         assert_eq!(ApiVersion::from_header(None), ApiVersion::Initial);
-        assert_eq!(
-            ApiVersion::from_header(Some("2024-01-01")),
-            ApiVersion::V2024_01_01
-        );
-        assert_eq!(
-            ApiVersion::from_header(Some("2026-05-07")),
-            ApiVersion::V2024_01_01
-        );
-        assert_eq!(
-            ApiVersion::from_header(Some("2023-12-31")),
-            ApiVersion::Initial
-        );
+        assert_eq!(ApiVersion::from_header(Some("2024-01-01")), ApiVersion::V2024_01_01);
+        assert_eq!(ApiVersion::from_header(Some("2026-05-07")), ApiVersion::V2024_01_01);
+        assert_eq!(ApiVersion::from_header(Some("2023-12-31")), ApiVersion::Initial);
         assert_eq!(ApiVersion::from_header(Some("latest")), ApiVersion::Initial);
     }
 
     #[tokio::test]
     async fn versioned_error_has_string_code_and_echoes_the_header() {
-        let (status, headers, body) =
-            body_of(AuthError::InvalidCredentials.render(ApiVersion::V2024_01_01)).await;
+        let (status, headers, body) = body_of(AuthError::InvalidCredentials.render(ApiVersion::V2024_01_01)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            body,
-            json!({"code": "invalid_credentials", "message": "Invalid login credentials"})
-        );
-        assert_eq!(
-            headers
-                .get(API_VERSION_HEADER)
-                .and_then(|v| v.to_str().ok()),
-            Some("2024-01-01")
-        );
-        assert_eq!(
-            headers.get("x-sb-error-code").and_then(|v| v.to_str().ok()),
-            Some("invalid_credentials")
-        );
+        assert_eq!(body, json!({"code": "invalid_credentials", "message": "Invalid login credentials"}));
+        assert_eq!(headers.get(API_VERSION_HEADER).and_then(|v| v.to_str().ok()), Some("2024-01-01"));
+        assert_eq!(headers.get("x-sb-error-code").and_then(|v| v.to_str().ok()), Some("invalid_credentials"));
     }
 
     #[tokio::test]
     async fn initial_error_has_numeric_code_error_code_and_msg() {
-        let (status, headers, body) =
-            body_of(AuthError::UserAlreadyExists.render(ApiVersion::Initial)).await;
+        let (status, headers, body) = body_of(AuthError::UserAlreadyExists.render(ApiVersion::Initial)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(
-            body,
-            json!({"code": 422, "error_code": "user_already_exists", "msg": "User already registered"})
-        );
-        assert!(
-            headers.get(API_VERSION_HEADER).is_none(),
-            "the initial version does not echo a header"
-        );
+        assert_eq!(body, json!({"code": 422, "error_code": "user_already_exists", "msg": "User already registered"}));
+        assert!(headers.get(API_VERSION_HEADER).is_none(), "the initial version does not echo a header");
     }
 
     #[tokio::test]
     async fn weak_password_carries_its_reasons_in_both_shapes() {
         for v in [ApiVersion::Initial, ApiVersion::V2024_01_01] {
             let (_, _, body) = body_of(AuthError::WeakPassword(6).render(v)).await;
-            assert_eq!(
-                body["weak_password"],
-                json!({"reasons": ["length"]}),
-                "{v:?}"
-            );
+            assert_eq!(body["weak_password"], json!({"reasons": ["length"]}), "{v:?}");
         }
     }
 
     #[tokio::test]
     async fn internal_errors_never_leak_their_cause() {
-        let (status, _, body) = body_of(
-            AuthError::Internal("disk I/O error at /secret/path".into())
-                .render(ApiVersion::V2024_01_01),
-        )
-        .await;
+        let (status, _, body) =
+            body_of(AuthError::Internal("disk I/O error at /secret/path".into()).render(ApiVersion::V2024_01_01)).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.to_string().contains("/secret/path"), "{body}");
     }

@@ -49,11 +49,7 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> AuthConfig {
-        AuthConfig {
-            jwt_expiry_secs: 3600,
-            refresh_token_reuse_interval_secs: 10,
-            min_password_length: 6,
-        }
+        AuthConfig { jwt_expiry_secs: 3600, refresh_token_reuse_interval_secs: 10, min_password_length: 6 }
     }
 }
 
@@ -65,10 +61,7 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(config: AuthConfig) -> Auth {
-        Auth {
-            config,
-            hasher: password::Hasher::default(),
-        }
+        Auth { config, hasher: password::Hasher::default() }
     }
 }
 

@@ -34,9 +34,7 @@ pub fn hash_blocking(password: &str) -> Result<String, AuthError> {
 /// mismatch, logged, never a panic.
 pub fn verify_blocking(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
         Err(e) => {
             tracing::warn!(error = %e, "a stored password hash cannot be parsed; treating it as a mismatch");
             false
@@ -53,10 +51,7 @@ pub struct Hasher {
 
 impl Default for Hasher {
     fn default() -> Hasher {
-        Hasher {
-            permits: Arc::new(Semaphore::new(MAX_CONCURRENT)),
-            dummy: Arc::new(OnceLock::new()),
-        }
+        Hasher { permits: Arc::new(Semaphore::new(MAX_CONCURRENT)), dummy: Arc::new(OnceLock::new()) }
     }
 }
 
@@ -85,10 +80,7 @@ impl Hasher {
         .await
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, AuthError> {
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
@@ -143,19 +135,13 @@ mod tests {
     fn strength_counts_characters_not_bytes() {
         assert!(check_strength("12345", 6).is_err());
         assert!(check_strength("123456", 6).is_ok());
-        assert!(
-            check_strength("كلمةسر", 6).is_ok(),
-            "six Arabic letters are six characters"
-        );
+        assert!(check_strength("كلمةسر", 6).is_ok(), "six Arabic letters are six characters");
     }
 
     #[tokio::test]
     async fn unknown_account_never_verifies() {
         let h = Hasher::default();
-        assert!(!h
-            .verify("ruwad: no such account".into(), None)
-            .await
-            .expect("verify"));
+        assert!(!h.verify("ruwad: no such account".into(), None).await.expect("verify"));
         let phc = h.hash("secret1".into()).await.expect("hash");
         assert!(h.verify("secret1".into(), Some(phc)).await.expect("verify"));
     }

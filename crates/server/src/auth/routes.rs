@@ -53,18 +53,9 @@ pub struct Call {
 impl FromRequestParts<Arc<AppState>> for Call {
     type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Call, Response> {
-        crate::gateway::api_key(state, &parts.headers, parts.uri.query())
-            .map_err(IntoResponse::into_response)?;
-        let version = ApiVersion::from_header(
-            parts
-                .headers
-                .get(API_VERSION_HEADER)
-                .and_then(|v| v.to_str().ok()),
-        );
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Call, Response> {
+        crate::gateway::api_key(state, &parts.headers, parts.uri.query()).map_err(IntoResponse::into_response)?;
+        let version = ApiVersion::from_header(parts.headers.get(API_VERSION_HEADER).and_then(|v| v.to_str().ok()));
         Ok(Call {
             state: Arc::clone(state),
             version,
@@ -98,8 +89,7 @@ async fn read_json<T: DeserializeOwned>(body: Body) -> Result<T, AuthError> {
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| AuthError::BadJson(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| AuthError::BadJson(format!("could not read the body: {e}")))?;
         seen += chunk.len();
         if seen > DRAIN_LIMIT_BYTES {
             break;
@@ -143,19 +133,11 @@ async fn signup(call: Call, body: Body) -> Response {
             (None, None) => return Err(AuthError::SignupNeedsEmail),
             (Some(email), None) => email,
         };
-        let account = NewAccount::new(
-            email,
-            &password,
-            req.data.unwrap_or_default(),
-            state.auth.config.min_password_length,
-        )?;
+        let account =
+            NewAccount::new(email, &password, req.data.unwrap_or_default(), state.auth.config.min_password_length)?;
         // Cheap early answer before the expensive hash; `insert` checks again under the lock.
         let probe = account.email().to_string();
-        if state
-            .db
-            .read(move |c| account::email_taken(c, &probe).map_err(AuthError::from))
-            .await?
-        {
+        if state.db.read(move |c| account::email_taken(c, &probe).map_err(AuthError::from)).await? {
             return Err(AuthError::UserAlreadyExists);
         }
         let hashed = account.hash_with(&state.auth.hasher).await?;
@@ -205,20 +187,13 @@ async fn password_grant(call: &Call, body: Body) -> Result<Response, AuthError> 
         (None, None) => return Err(AuthError::MissingEmailOrPhone),
         (Some(email), None) => email.trim().to_ascii_lowercase(),
     };
-    let found = state
-        .db
-        .read(move |c| User::load_by_email(c, &email).map_err(AuthError::from))
-        .await?;
+    let found = state.db.read(move |c| User::load_by_email(c, &email).map_err(AuthError::from)).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
     // Unknown email and wrong password cost the same and answer the same.
-    let matches = state
-        .auth
-        .hasher
-        .verify(req.password.unwrap_or_default(), hash)
-        .await?;
+    let matches = state.auth.hasher.verify(req.password.unwrap_or_default(), hash).await?;
     let Some(mut user) = user.filter(|_| matches) else {
         return Err(AuthError::InvalidCredentials);
     };
@@ -241,11 +216,7 @@ async fn refresh_grant(call: &Call, body: Body) -> Result<Response, AuthError> {
         return Err(AuthError::RefreshTokenInvalid);
     }
     let interval = state.auth.config.refresh_token_reuse_interval_secs;
-    match state
-        .db
-        .write(move |tx| session::rotate(tx, &token, Utc::now(), interval))
-        .await?
-    {
+    match state.db.write(move |tx| session::rotate(tx, &token, Utc::now(), interval)).await? {
         Rotation::Issued(issued) => ok_json(access::session_json(state, &issued, Utc::now())),
         Rotation::Reused => Err(AuthError::RefreshTokenAlreadyUsed),
     }
@@ -271,25 +242,18 @@ async fn update_user(call: Call, body: Body) -> Response {
         let state = &call.state;
         if let Some(email) = given(&req.email) {
             if account::normalize_email(email)? != caller.user.email {
-                return Err(AuthError::Unsupported(
-                    "Changing the email address is not supported by this server",
-                ));
+                return Err(AuthError::Unsupported("Changing the email address is not supported by this server"));
             }
         }
         if given(&req.phone).is_some() {
-            return Err(AuthError::Unsupported(
-                "Phone numbers are not supported by this server",
-            ));
+            return Err(AuthError::Unsupported("Phone numbers are not supported by this server"));
         }
         let new_hash = match req.password {
             None => None,
             Some(pw) => {
                 password::check_strength(&pw, state.auth.config.min_password_length)?;
                 let id = caller.user.id.clone();
-                let current = state
-                    .db
-                    .read(move |c| User::password_hash(c, &id).map_err(AuthError::from))
-                    .await?;
+                let current = state.db.read(move |c| User::password_hash(c, &id).map_err(AuthError::from)).await?;
                 if state.auth.hasher.verify(pw.clone(), current).await? {
                     return Err(AuthError::SamePassword);
                 }
@@ -328,12 +292,7 @@ async fn logout(call: Call) -> Response {
         let caller = call.caller().await?;
         let scope = LogoutScope::parse(call.param("scope"))?;
         let Caller { user, session_id } = caller;
-        call.state
-            .db
-            .write(move |tx| {
-                session::logout(tx, &user.id, session_id.as_deref(), scope, Utc::now())
-            })
-            .await?;
+        call.state.db.write(move |tx| session::logout(tx, &user.id, session_id.as_deref(), scope, Utc::now())).await?;
         Ok(StatusCode::NO_CONTENT.into_response())
     }
     .await;

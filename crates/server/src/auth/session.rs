@@ -70,9 +70,7 @@ impl LogoutScope {
 /// A fresh, unguessable refresh token.
 pub fn new_refresh_token() -> String {
     let mut rng = rand::rngs::OsRng;
-    (0..TOKEN_LEN)
-        .map(|_| TOKEN_ALPHABET[rng.gen_range(0..TOKEN_ALPHABET.len())] as char)
-        .collect()
+    (0..TOKEN_LEN).map(|_| TOKEN_ALPHABET[rng.gen_range(0..TOKEN_ALPHABET.len())] as char).collect()
 }
 
 /// Starts a session for `user` at `now` with its first refresh token.
@@ -84,12 +82,7 @@ pub fn start(tx: &Transaction<'_>, user: User, now: DateTime<Utc>) -> Result<Iss
         params![session_id, user.id, ts],
     )?;
     let refresh_token = insert_token(tx, &session_id, &user.id, None, &ts)?;
-    Ok(Issued {
-        user,
-        session_id,
-        refresh_token,
-        signed_in_at: now.timestamp(),
-    })
+    Ok(Issued { user, session_id, refresh_token, signed_in_at: now.timestamp() })
 }
 
 fn insert_token(
@@ -139,35 +132,19 @@ pub fn rotate(
         return Err(AuthError::RefreshSessionGone);
     }
     let user = User::load(tx, &user_id)?.ok_or(AuthError::RefreshSessionGone)?;
-    let signed_in_at = parse_ts(&session_created)
-        .map(|t| t.timestamp())
-        .unwrap_or_else(|| now.timestamp());
+    let signed_in_at = parse_ts(&session_created).map(|t| t.timestamp()).unwrap_or_else(|| now.timestamp());
     let ts = crate::schema::format_ts(now);
     if !revoked {
-        tx.execute(
-            "UPDATE auth_refresh_tokens SET revoked = 1 WHERE token = ?1",
-            [token],
-        )?;
+        tx.execute("UPDATE auth_refresh_tokens SET revoked = 1 WHERE token = ?1", [token])?;
         let refresh_token = insert_token(tx, &session_id, &user_id, Some(token), &ts)?;
-        return Ok(Rotation::Issued(Box::new(Issued {
-            user,
-            session_id,
-            refresh_token,
-            signed_in_at,
-        })));
+        return Ok(Rotation::Issued(Box::new(Issued { user, session_id, refresh_token, signed_in_at })));
     }
     let live = tx
         .query_row(
             "SELECT token, parent, created_at FROM auth_refresh_tokens
               WHERE session_id = ?1 AND revoked = 0 ORDER BY created_at DESC, rowid DESC LIMIT 1",
             [&session_id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            },
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?)),
         )
         .optional()?;
     if let Some((live_token, Some(parent), created)) = live {
@@ -189,13 +166,9 @@ pub fn rotate(
 
 /// Whether `session_id` exists and has not been revoked.
 pub fn is_live(conn: &Connection, session_id: &str) -> Result<bool, rusqlite::Error> {
-    conn.query_row(
-        "SELECT 1 FROM auth_sessions WHERE id = ?1 AND revoked_at IS NULL",
-        [session_id],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|r| r.is_some())
+    conn.query_row("SELECT 1 FROM auth_sessions WHERE id = ?1 AND revoked_at IS NULL", [session_id], |_| Ok(()))
+        .optional()
+        .map(|r| r.is_some())
 }
 
 /// Ends the sessions `scope` names for `user_id`, from the session `current` (if the access
@@ -241,18 +214,14 @@ pub fn revoke(tx: &Transaction<'_>, which: Revocation<'_>, ts: &str) -> Result<(
     )?;
     let ts_index = args.len() + 1;
     tx.execute(
-        &format!(
-            "UPDATE auth_sessions SET revoked_at = ?{ts_index} WHERE revoked_at IS NULL AND {cond}"
-        ),
+        &format!("UPDATE auth_sessions SET revoked_at = ?{ts_index} WHERE revoked_at IS NULL AND {cond}"),
         rusqlite::params_from_iter(args.iter().copied().chain([ts])),
     )?;
     Ok(())
 }
 
 fn parse_ts(ts: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(ts)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(ts).ok().map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -264,10 +233,7 @@ mod tests {
     fn setup() -> (tempfile::TempDir, std::sync::Arc<Db>, Issued) {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = Db::open(dir.path()).expect("open");
-        let account = NewAccount::new("a@b.io", "secret1", Default::default(), 6)
-            .expect("valid")
-            .hash()
-            .expect("hash");
+        let account = NewAccount::new("a@b.io", "secret1", Default::default(), 6).expect("valid").hash().expect("hash");
         let issued = db
             .write_blocking(|tx| -> Result<Issued, AuthError> {
                 let now = Utc::now();
@@ -278,12 +244,7 @@ mod tests {
         (dir, db, issued)
     }
 
-    fn rotate_at(
-        db: &Db,
-        token: &str,
-        now: DateTime<Utc>,
-        interval: i64,
-    ) -> Result<Rotation, AuthError> {
+    fn rotate_at(db: &Db, token: &str, now: DateTime<Utc>, interval: i64) -> Result<Rotation, AuthError> {
         db.write_blocking(|tx| rotate(tx, token, now, interval))
     }
 
@@ -317,10 +278,7 @@ mod tests {
         let (_d, db, first) = setup();
         let second = issued(rotate_at(&db, &first.refresh_token, Utc::now(), 10));
         let again = issued(rotate_at(&db, &first.refresh_token, Utc::now(), 10));
-        assert_eq!(
-            again.refresh_token, second.refresh_token,
-            "the concurrent refresh gets the same live token"
-        );
+        assert_eq!(again.refresh_token, second.refresh_token, "the concurrent refresh gets the same live token");
     }
 
     #[test]
@@ -328,17 +286,9 @@ mod tests {
         let (_d, db, first) = setup();
         let second = issued(rotate_at(&db, &first.refresh_token, Utc::now(), 10));
         let later = Utc::now() + chrono::Duration::seconds(11);
-        assert!(matches!(
-            rotate_at(&db, &first.refresh_token, later, 10),
-            Ok(Rotation::Reused)
-        ));
-        assert!(matches!(
-            rotate_at(&db, &second.refresh_token, later, 10),
-            Err(AuthError::RefreshSessionGone)
-        ));
-        assert!(!db
-            .read_blocking(|c| is_live(c, &first.session_id))
-            .expect("read"));
+        assert!(matches!(rotate_at(&db, &first.refresh_token, later, 10), Ok(Rotation::Reused)));
+        assert!(matches!(rotate_at(&db, &second.refresh_token, later, 10), Err(AuthError::RefreshSessionGone)));
+        assert!(!db.read_blocking(|c| is_live(c, &first.session_id)).expect("read"));
     }
 
     #[test]
@@ -346,89 +296,40 @@ mod tests {
         let (_d, db, first) = setup();
         let second = issued(rotate_at(&db, &first.refresh_token, Utc::now(), 10));
         let _third = issued(rotate_at(&db, &second.refresh_token, Utc::now(), 10));
-        assert!(matches!(
-            rotate_at(&db, &first.refresh_token, Utc::now(), 10),
-            Ok(Rotation::Reused)
-        ));
+        assert!(matches!(rotate_at(&db, &first.refresh_token, Utc::now(), 10), Ok(Rotation::Reused)));
     }
 
     #[test]
     fn unknown_token_is_not_found() {
         let (_d, db, _first) = setup();
-        assert!(matches!(
-            rotate_at(&db, "nosuchtoken0000", Utc::now(), 10),
-            Err(AuthError::RefreshTokenNotFound)
-        ));
+        assert!(matches!(rotate_at(&db, "nosuchtoken0000", Utc::now(), 10), Err(AuthError::RefreshTokenNotFound)));
     }
 
     #[test]
     fn logout_scopes_end_the_right_sessions() {
         let (_d, db, a) = setup();
         let more = |n: usize| -> Vec<Issued> {
-            (0..n)
-                .map(|_| {
-                    db.write_blocking(|tx| start(tx, a.user.clone(), Utc::now()))
-                        .expect("session")
-                })
-                .collect()
+            (0..n).map(|_| db.write_blocking(|tx| start(tx, a.user.clone(), Utc::now())).expect("session")).collect()
         };
         let live = |s: &str| db.read_blocking(|c| is_live(c, s)).expect("read");
         let others = more(2);
-        db.write_blocking(|tx| {
-            logout(
-                tx,
-                &a.user.id,
-                Some(&a.session_id),
-                LogoutScope::Others,
-                Utc::now(),
-            )
-        })
-        .expect("logout others");
-        assert!(
-            live(&a.session_id) && !live(&others[0].session_id) && !live(&others[1].session_id)
-        );
+        db.write_blocking(|tx| logout(tx, &a.user.id, Some(&a.session_id), LogoutScope::Others, Utc::now()))
+            .expect("logout others");
+        assert!(live(&a.session_id) && !live(&others[0].session_id) && !live(&others[1].session_id));
         let b = more(1).remove(0);
-        db.write_blocking(|tx| {
-            logout(
-                tx,
-                &a.user.id,
-                Some(&a.session_id),
-                LogoutScope::Local,
-                Utc::now(),
-            )
-        })
-        .expect("logout local");
+        db.write_blocking(|tx| logout(tx, &a.user.id, Some(&a.session_id), LogoutScope::Local, Utc::now()))
+            .expect("logout local");
         assert!(!live(&a.session_id) && live(&b.session_id));
-        db.write_blocking(|tx| {
-            logout(
-                tx,
-                &a.user.id,
-                Some(&b.session_id),
-                LogoutScope::Global,
-                Utc::now(),
-            )
-        })
-        .expect("logout global");
+        db.write_blocking(|tx| logout(tx, &a.user.id, Some(&b.session_id), LogoutScope::Global, Utc::now()))
+            .expect("logout global");
         assert!(!live(&b.session_id));
-        assert!(matches!(
-            rotate_at(&db, &b.refresh_token, Utc::now(), 10),
-            Err(AuthError::RefreshSessionGone)
-        ));
+        assert!(matches!(rotate_at(&db, &b.refresh_token, Utc::now(), 10), Err(AuthError::RefreshSessionGone)));
     }
 
     #[test]
     fn logout_scope_parses_like_gotrue() {
-        assert_eq!(
-            LogoutScope::parse(None).expect("default"),
-            LogoutScope::Global
-        );
-        assert_eq!(
-            LogoutScope::parse(Some("others")).expect("others"),
-            LogoutScope::Others
-        );
-        assert!(matches!(
-            LogoutScope::parse(Some("all")),
-            Err(AuthError::UnsupportedLogoutScope(_))
-        ));
+        assert_eq!(LogoutScope::parse(None).expect("default"), LogoutScope::Global);
+        assert_eq!(LogoutScope::parse(Some("others")).expect("others"), LogoutScope::Others);
+        assert!(matches!(LogoutScope::parse(Some("all")), Err(AuthError::UnsupportedLogoutScope(_))));
     }
 }

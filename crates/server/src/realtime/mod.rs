@@ -1,9 +1,9 @@
 //! Supabase Realtime subset at `/realtime/v1`.
-use std::sync::Arc;
-use axum::Router;
-use tokio_util::sync::CancellationToken;
 use crate::db::Db;
 use crate::AppState;
+use axum::Router;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 pub struct Hub {}
 

@@ -1,7 +1,7 @@
 //! PostgREST subset at `/rest/v1`.
-use std::sync::Arc;
-use axum::Router;
 use crate::AppState;
+use axum::Router;
+use std::sync::Arc;
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()

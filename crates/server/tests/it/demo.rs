@@ -43,10 +43,7 @@ async fn dump(server: &Server) -> Vec<(String, Vec<String>)> {
                 let n = stmt.column_count();
                 let rows = stmt.query_map([], |r| {
                     (0..n)
-                        .map(|i| {
-                            r.get::<_, rusqlite::types::Value>(i)
-                                .map(|v| format!("{v:?}"))
-                        })
+                        .map(|i| r.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}")))
                         .collect::<Result<Vec<_>, _>>()
                 })?;
                 for row in rows {
@@ -69,9 +66,7 @@ async fn query<T: Send + 'static>(
         .db
         .read(move |c| -> Result<Vec<T>, DbError> {
             let mut stmt = c.prepare(sql)?;
-            let rows = stmt
-                .query_map([], |r| f(r))?
-                .collect::<Result<Vec<T>, _>>()?;
+            let rows = stmt.query_map([], |r| f(r))?.collect::<Result<Vec<T>, _>>()?;
             Ok(rows)
         })
         .await
@@ -95,11 +90,9 @@ async fn demo_start_lets_layla_sign_in_and_finds_the_seeded_platform() {
     let layla = session["user"]["id"].as_str().expect("user id").to_string();
     assert_eq!(session["user"]["user_metadata"]["display_name"], "ليلى حسن");
 
-    let profiles = query(
-        &ts,
-        "SELECT display_name, locale FROM profiles ORDER BY display_name",
-        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-    )
+    let profiles = query(&ts, "SELECT display_name, locale FROM profiles ORDER BY display_name", |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })
     .await;
     let names: BTreeSet<&str> = profiles.iter().map(|p| p.0.as_str()).collect();
     assert_eq!(names, BTreeSet::from(["ليلى حسن", "عمر خالد", "سارة يوسف"]));
@@ -116,10 +109,7 @@ async fn demo_start_lets_layla_sign_in_and_finds_the_seeded_platform() {
     assert_eq!(channels.len(), 2, "two public channels: {rooms:?}");
     for (_, members, messages) in &channels {
         assert_eq!(*members, 3, "all three are members of every channel");
-        assert!(
-            (20..=40).contains(messages),
-            "a realistic history: {messages} messages"
-        );
+        assert!((20..=40).contains(messages), "a realistic history: {messages} messages");
     }
     let direct: Vec<_> = rooms.iter().filter(|r| r.0 == "direct").collect();
     assert_eq!(direct.len(), 1);
@@ -139,20 +129,19 @@ async fn demo_start_lets_layla_sign_in_and_finds_the_seeded_platform() {
     )
     .await
     .remove(0);
-    assert!(
-        features[0] >= 1 && features[1] >= 1 && features[2] >= 3,
-        "replies, edits, reactions: {features:?}"
-    );
-    assert!(
-        features[3] >= 10 && features[4] >= 10,
-        "Arabic and English messages: {features:?}"
-    );
+    assert!(features[0] >= 1 && features[1] >= 1 && features[2] >= 3, "replies, edits, reactions: {features:?}");
+    assert!(features[3] >= 10 && features[4] >= 10, "Arabic and English messages: {features:?}");
     assert_eq!(features[5], 0, "no message is in the future");
     assert!(features[6] >= 2, "history spread over days: {features:?}");
 
-    let unread = query(&ts, "SELECT count(*) FROM chat_messages m JOIN room_members rm ON rm.room_id = m.room_id
+    let unread = query(
+        &ts,
+        "SELECT count(*) FROM chat_messages m JOIN room_members rm ON rm.room_id = m.room_id
                               WHERE rm.user_id = (SELECT id FROM auth_users WHERE email = 'layla@demo.ruwad.app')
-                                AND m.created_at > rm.last_read_at", |r| r.get::<_, i64>(0)).await;
+                                AND m.created_at > rm.last_read_at",
+        |r| r.get::<_, i64>(0),
+    )
+    .await;
     assert!(unread[0] > 0, "Layla has something unread on first start");
 
     let challenges = query(
@@ -171,19 +160,9 @@ async fn demo_start_lets_layla_sign_in_and_finds_the_seeded_platform() {
         assert!(*submissions >= 1, "{status} has submissions");
         assert_eq!(*own, 0, "nobody submits to their own challenge ({status})");
     }
-    let submission_statuses: BTreeSet<String> = query(
-        &ts,
-        "SELECT DISTINCT status FROM challenge_submissions",
-        |r| r.get(0),
-    )
-    .await
-    .into_iter()
-    .collect();
-    assert_eq!(
-        submission_statuses.len(),
-        3,
-        "submitted, accepted and rejected all appear"
-    );
+    let submission_statuses: BTreeSet<String> =
+        query(&ts, "SELECT DISTINCT status FROM challenge_submissions", |r| r.get(0)).await.into_iter().collect();
+    assert_eq!(submission_statuses.len(), 3, "submitted, accepted and rejected all appear");
 
     let docs = query(
         &ts,
@@ -200,22 +179,10 @@ async fn demo_start_lets_layla_sign_in_and_finds_the_seeded_platform() {
     assert_eq!(docs[0].2, 3, "all three are document members");
     assert_eq!(docs[0].3, "editor", "the creator edits");
 
-    let kinds: BTreeSet<String> = query(&ts, "SELECT DISTINCT kind FROM user_activities", |r| {
-        r.get(0)
-    })
-    .await
-    .into_iter()
-    .collect();
-    for kind in [
-        "message_sent",
-        "submission_created",
-        "challenge_created",
-        "signed_in",
-    ] {
-        assert!(
-            kinds.contains(kind),
-            "activity kind {kind} is seeded: {kinds:?}"
-        );
+    let kinds: BTreeSet<String> =
+        query(&ts, "SELECT DISTINCT kind FROM user_activities", |r| r.get(0)).await.into_iter().collect();
+    for kind in ["message_sent", "submission_created", "challenge_created", "signed_in"] {
+        assert!(kinds.contains(kind), "activity kind {kind} is seeded: {kinds:?}");
     }
     ts.shutdown().await;
 }
@@ -223,24 +190,13 @@ async fn demo_start_lets_layla_sign_in_and_finds_the_seeded_platform() {
 #[tokio::test]
 async fn a_second_demo_start_on_the_same_dir_adds_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let first = Server::start(demo_config(dir.path()))
-        .await
-        .expect("first start");
+    let first = Server::start(demo_config(dir.path())).await.expect("first start");
     let seeded = dump(&first).await;
-    assert!(
-        seeded.len() > 100,
-        "the first start seeds: {} rows",
-        seeded.len()
-    );
+    assert!(seeded.len() > 100, "the first start seeds: {} rows", seeded.len());
     first.shutdown().await;
 
-    let second = Server::start(demo_config(dir.path()))
-        .await
-        .expect("second start");
+    let second = Server::start(demo_config(dir.path())).await.expect("second start");
     let again = dump(&second).await;
-    assert!(
-        again == seeded,
-        "a second --demo start must leave every row as it was"
-    );
+    assert!(again == seeded, "a second --demo start must leave every row as it was");
     second.shutdown().await;
 }
