@@ -228,31 +228,55 @@ describe('writes and their representations', () => {
     assert.deepEqual(rows, [1, 2, 3].map((n) => ({ title: `${t}-${n}`, status: 'open' })))
   })
 
-  test('upsert merges on the primary key and on a composite conflict target', async () => {
+  test('upsert merges on the primary key (service role) and inserts new keys', async () => {
+    const svc = serviceClient()
     const id = randomUUID()
     ok(await a.client.from('challenges').insert({ id, title: 'before', created_by: a.id }), 'first insert')
-    const merged = ok(
-      await a.client
-        .from('challenges')
-        .upsert({ id, title: 'after', created_by: a.id, status: 'open' }, { onConflict: 'id' })
-        .select(),
-    )
-    assert.equal(merged.length, 1)
-    assert.equal(merged[0].title, 'after', 'the existing row was updated')
-    assert.equal(merged[0].status, 'open')
+    if (svc) {
+      const merged = ok(
+        await svc.from('challenges').upsert({ id, title: 'after', created_by: a.id, status: 'open' }, { onConflict: 'id' }).select(),
+      )
+      assert.equal(merged.length, 1)
+      assert.equal(merged[0].title, 'after', 'the existing row was updated')
+      assert.equal(merged[0].status, 'open')
+      assert.equal(ok(await a.client.from('challenges').select('title').eq('id', id).single()).title, 'after')
+    }
     const fresh = randomUUID()
-    const inserted = ok(await a.client.from('challenges').upsert({ id: fresh, title: 'new', created_by: a.id }).select())
+    const inserted = ok(
+      await (svc ?? a.client).from('challenges').upsert({ id: fresh, title: 'new', created_by: a.id }, { ignoreDuplicates: !svc }).select(),
+    )
     assert.equal(inserted[0].id, fresh, 'upsert of a new key inserts')
+  })
 
+  test('a user merge-upsert that would set a column users may not update is refused: 42501', async () => {
+    // PostgREST's ON CONFLICT DO UPDATE sets every column of the payload, keys included, so
+    // the column grants of the data model (created_by, room_id, user_id are not updatable by
+    // users) refuse it; this is why clients use ignore-duplicates for retries.
+    const id = randomUUID()
+    ok(await a.client.from('challenges').insert({ id, title: 'keep', created_by: a.id }), 'first insert')
+    expectPgError(
+      await a.client.from('challenges').upsert({ id, title: 'changed', created_by: a.id }, { onConflict: 'id' }).select(),
+      403,
+      '42501',
+      'merge-upsert of a challenge',
+    )
+    // Postgres checks the UPDATE privilege of the SET columns even when no row conflicts.
+    expectPgError(
+      await a.client.from('challenges').upsert({ id: randomUUID(), title: 'new', created_by: a.id }).select(),
+      403,
+      '42501',
+      'merge-upsert of a new challenge',
+    )
     const room = await newRoom(a)
-    const again = ok(
+    expectPgError(
       await a.client
         .from('room_members')
-        .upsert({ room_id: room.id, user_id: a.id, role: 'admin', last_read_at: '2030-01-01T00:00:00Z' }, { onConflict: 'room_id,user_id' })
-        .select(),
+        .upsert({ room_id: room.id, user_id: a.id, role: 'admin', last_read_at: '2030-01-01T00:00:00Z' }, { onConflict: 'room_id,user_id' }),
+      403,
+      '42501',
+      'merge-upsert on a composite key (the key columns are set too)',
     )
-    assert.equal(again.length, 1)
-    assert.equal(new Date(again[0].last_read_at).toISOString(), '2030-01-01T00:00:00.000Z')
+    assert.equal(ok(await a.client.from('challenges').select('title').eq('id', id).single()).title, 'keep', 'nothing changed')
   })
 
   test('upsert with ignoreDuplicates makes a retried insert idempotent', async () => {
@@ -344,8 +368,12 @@ describe('errors carry PostgREST codes and statuses', () => {
     const t = uniq('atomic')
     const r = await a.client
       .from('challenges')
-      .insert([{ title: `${t}-ok`, created_by: a.id }, { title: `${t}-bad`, created_by: a.id, status: 'bogus' }])
+      .insert([{ title: `${t}-ok`, created_by: a.id, status: 'open' }, { title: `${t}-bad`, created_by: a.id, status: 'bogus' }])
     expectPgError(r, 400, '23514', 'check violation in a batch')
+    // A key missing from one row of a batch is NULL there, not its default (PostgREST's
+    // `columns` are the union of the rows' keys).
+    const r2 = await a.client.from('challenges').insert([{ title: `${t}-a`, created_by: a.id }, { title: `${t}-b`, created_by: a.id, status: 'open' }])
+    expectPgError(r2, 400, '23502', 'a missing status in a batch is NULL')
     assert.deepEqual(ok(await a.client.from('challenges').select('id').like('title', `${t}%`)), [])
   })
 
