@@ -101,21 +101,26 @@ test('a client whose socket closes leaves the presence of the others', async () 
   await a.events.next((e) => e.event === 'leave' && e.key === 'dropper', 10_000, 'dropper leaves when its socket closes')
 })
 
-test('tracking again replaces the meta (one entry per client, new payload)', async () => {
+test('tracking again replaces the meta: a join of the new one and a leave of the old one', async () => {
   const topic = uniq('pr-update')
   const a = await presenceChannel(anonClient(), topic, 'watch')
   const b = await presenceChannel(anonClient(), topic, 'typist')
   await b.channel.track({ typing: false })
-  await a.events.next((e) => e.event === 'join' && e.key === 'typist', 10_000, 'typist joins')
+  const first = await a.events.next((e) => e.event === 'join' && e.key === 'typist', 10_000, 'typist joins')
+  const oldRef = first.newPresences[0].presence_ref
   await b.channel.track({ typing: true })
-  // The update is reported as a join of the new meta plus a leave of the old one; once both are
-  // applied the key holds exactly one meta.
-  await a.events.next(
-    (e) => e.event === 'sync' && metas(e.state, 'typist').length === 1 && metas(e.state, 'typist')[0].typing === true,
-    10_000,
-    'a single meta for the key',
-  )
-  assert.deepEqual(metas(a.channel.presenceState(), 'typist'), [{ typing: true }])
+  const join = await a.events.next((e) => e.event === 'join' && e.key === 'typist', 10_000, 'the new meta')
+  assert.deepEqual(join.newPresences.map(({ presence_ref, ...m }) => m), [{ typing: true }])
+  assert.notEqual(join.newPresences[0].presence_ref, oldRef, 'the new meta has its own ref')
+  const leave = await a.events.next((e) => e.event === 'leave' && e.key === 'typist', 10_000, 'the old meta leaves')
+  assert.deepEqual(leave.leftPresences, [{ typing: false, presence_ref: oldRef }])
+  // realtime-js 2.109.0 cannot apply that diff to its own state: building the join event's
+  // `currentPresences` strips `phx_ref` from the live metas in place, so the leave that follows
+  // no longer finds the old meta and presenceState() keeps both. The server's state is checked
+  // through a client that joins afterwards: its presence_state holds the new meta only.
+  const c = await presenceChannel(anonClient(), topic, 'late')
+  const sync = await c.events.next((e) => e.event === 'sync', 10_000, "the late client's state")
+  assert.deepEqual(metas(sync.state, 'typist'), [{ typing: true }])
 })
 
 test('without a key the server picks one per client', async () => {
