@@ -52,6 +52,8 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// GoTrue settings: token lifetimes, refresh-token reuse interval, password rules.
     pub auth: auth::AuthConfig,
+    /// Realtime's limits (channels per socket, event rates, payload size, …).
+    pub realtime_limits: realtime::Limits,
 }
 
 impl Config {
@@ -62,6 +64,7 @@ impl Config {
             demo: false,
             allowed_hosts: Vec::new(),
             auth: auth::AuthConfig::default(),
+            realtime_limits: realtime::Limits::default(),
         }
     }
 }
@@ -106,7 +109,7 @@ impl Server {
         }
         let shutdown = CancellationToken::new();
         let state = Arc::new(AppState {
-            realtime: realtime::Hub::new(Arc::clone(&db), shutdown.clone()),
+            realtime: realtime::Hub::with_limits(Arc::clone(&db), shutdown.clone(), config.realtime_limits.clone()),
             db,
             keys,
             auth: auth::Auth::new(config.auth.clone()),
@@ -115,6 +118,14 @@ impl Server {
         realtime::Hub::start(&state);
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        // Small frames (Realtime pushes, short replies) must leave at once: with Nagle's
+        // algorithm on, a frame written while the previous one is unacknowledged waits for the
+        // peer's delayed ACK (up to ~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
+            }
+        });
         let guard = HostGuard::new(addr, &config.allowed_hosts);
         let app = router(Arc::clone(&state)).layer(axum::middleware::from_fn(move |req, next| {
             let guard = guard.clone();
