@@ -142,6 +142,16 @@ export async function useBackend(label) {
     }
   } else {
     target = await startLocalServer(label)
+    // The server child's stdout pipe keeps this process's event loop alive until the final
+    // `after` hook stops it, so no timer has to. Unref'ing them all lets the process end as
+    // soon as the server is gone, instead of waiting out the 10 s push timeouts realtime-js
+    // (2.109.0) leaves behind for broadcasts without ack and for access_token pushes.
+    const setTimeoutOrig = globalThis.setTimeout
+    globalThis.setTimeout = (...args) => {
+      const t = setTimeoutOrig(...args)
+      t?.unref?.()
+      return t
+    }
   }
   afterEach(async () => {
     await closeRealtime()
@@ -169,9 +179,22 @@ const liveClients = new Set()
 // several tests, and each test's channels must be removed after it.
 async function closeRealtime() {
   const clients = [...liveClients]
-  // realtime-js 2.109.0 starts a 10 s timer in every disconnect() and never clears it, which
-  // keeps each test process alive 10 s after its last test. Timers made during teardown are
-  // unref'd so they cannot hold the process (they still fire if something else keeps it up).
+  await withUnrefTimers(() =>
+    Promise.all(
+      clients.map((c) =>
+        within(5_000, c.removeAllChannels(), 'removeAllChannels').catch(() => c.realtime.disconnect()),
+      ),
+    ),
+  )
+}
+
+/**
+ * Runs `fn` (a removeChannel / removeAllChannels / disconnect) with the timers it starts unref'd.
+ * realtime-js 2.109.0 starts a 10 s timer in every disconnect() and never clears it, which
+ * would keep the test process alive 10 s after its last test; unref'd, such a timer cannot hold
+ * the process (it still fires if something else keeps the process up).
+ */
+export async function withUnrefTimers(fn) {
   const setTimeoutOrig = globalThis.setTimeout
   globalThis.setTimeout = (...args) => {
     const t = setTimeoutOrig(...args)
@@ -179,11 +202,7 @@ async function closeRealtime() {
     return t
   }
   try {
-    await Promise.all(
-      clients.map((c) =>
-        within(5_000, c.removeAllChannels(), 'removeAllChannels').catch(() => c.realtime.disconnect()),
-      ),
-    )
+    return await fn()
   } finally {
     globalThis.setTimeout = setTimeoutOrig
   }

@@ -19,6 +19,7 @@ import {
   tappedTransport,
   uniq,
   within,
+  withUnrefTimers,
 } from './harness.mjs'
 
 const target = await useBackend('realtime-broadcast')
@@ -205,7 +206,7 @@ describe('private broadcast (topics chat:<room_id>)', () => {
 
     const err = await refused(c.client.channel(topicOf(room), { config: priv }))
     assert.match(err.message, /^Unauthorized/, `refusal reason names the code (got "${err.message}")`)
-    await c.client.removeAllChannels()
+    await withUnrefTimers(() => c.client.removeAllChannels())
 
     // The same topic as a public channel is a different channel: it does not see private traffic.
     const pub = await listener(c.client, topicOf(room))
@@ -223,7 +224,7 @@ describe('private broadcast (topics chat:<room_id>)', () => {
     const r2 = await newRoom(a)
     const first = await refused(c.client.channel(topicOf(r2), { config: priv }))
     assert.match(first.message, /^Unauthorized/)
-    await c.client.removeAllChannels()
+    await withUnrefTimers(() => c.client.removeAllChannels())
     const { error } = await c.client.from('room_members').insert({ room_id: r2.id, user_id: c.id, role: 'member' })
     noError(error)
     const rc = await listener(c.client, topicOf(r2), { config: priv })

@@ -21,6 +21,7 @@ import {
   ok,
   uniq,
   within,
+  withUnrefTimers,
 } from './harness.mjs'
 
 const target = await useBackend('realtime-postgres-changes')
@@ -150,7 +151,7 @@ describe('chat_messages changes in one room', () => {
     await postMessage(b, room.id, 'while subscribed')
     await w.inbox.next(ofType('INSERT'), 10_000, 'while subscribed')
     await barrier.inbox.next(ofType('INSERT'), 10_000, 'barrier while subscribed')
-    assert.equal(await a.client.removeChannel(w.channel), 'ok')
+    assert.equal(await withUnrefTimers(() => a.client.removeChannel(w.channel)), 'ok')
     await postMessage(b, room.id, 'after unsubscribe')
     await barrier.inbox.next(ofType('INSERT'), 10_000, 'the other subscriber still gets it')
     await w.inbox.quiet(300, () => true, 'nothing after unsubscribe')

@@ -6,7 +6,18 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 
-import { useBackend, anonClient, newUser, newRoom, subscribed, refused, Inbox, uniq, UUID_RE } from './harness.mjs'
+import {
+  useBackend,
+  anonClient,
+  newUser,
+  newRoom,
+  subscribed,
+  refused,
+  Inbox,
+  uniq,
+  withUnrefTimers,
+  UUID_RE,
+} from './harness.mjs'
 
 await useBackend('realtime-presence')
 
@@ -84,7 +95,7 @@ test('a client that unsubscribes leaves the presence of the others', async () =>
   await a.channel.track({ who: 'stay' })
   await b.channel.track({ who: 'go' })
   await a.events.next((e) => e.event === 'join' && e.key === 'go', 10_000, 'go joins')
-  await bClient.removeChannel(b.channel)
+  await withUnrefTimers(() => bClient.removeChannel(b.channel))
   const leave = await a.events.next((e) => e.event === 'leave' && e.key === 'go', 10_000, 'go leaves on unsubscribe')
   assert.equal(leave.leftPresences[0].who, 'go')
   assert.deepEqual(Object.keys(a.channel.presenceState()), ['stay'])
@@ -97,7 +108,7 @@ test('a client whose socket closes leaves the presence of the others', async () 
   const b = await presenceChannel(bClient, topic, 'dropper')
   await b.channel.track({ x: 1 })
   await a.events.next((e) => e.event === 'join' && e.key === 'dropper', 10_000, 'dropper joins')
-  bClient.realtime.disconnect()
+  await withUnrefTimers(() => bClient.realtime.disconnect())
   await a.events.next((e) => e.event === 'leave' && e.key === 'dropper', 10_000, 'dropper leaves when its socket closes')
 })
 
