@@ -196,6 +196,9 @@ async function closeRealtime() {
  */
 export async function withUnrefTimers(fn) {
   const setTimeoutOrig = globalThis.setTimeout
+  // While `fn` runs, this one ref'd timer keeps the process up (realtime-js polls with timers
+  // while a socket closes, and those are unref'd here).
+  const keepAlive = setInterval(() => {}, 1_000)
   globalThis.setTimeout = (...args) => {
     const t = setTimeoutOrig(...args)
     t?.unref?.()
@@ -205,6 +208,7 @@ export async function withUnrefTimers(fn) {
     return await fn()
   } finally {
     globalThis.setTimeout = setTimeoutOrig
+    clearInterval(keepAlive)
   }
 }
 
