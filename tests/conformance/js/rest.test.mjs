@@ -228,39 +228,20 @@ describe('writes and their representations', () => {
     assert.deepEqual(rows, [1, 2, 3].map((n) => ({ title: `${t}-${n}`, status: 'open' })))
   })
 
-  test('upsert merges on the primary key (service role) and inserts new keys', async () => {
-    const svc = serviceClient()
-    const id = randomUUID()
-    ok(await a.client.from('challenges').insert({ id, title: 'before', created_by: a.id }), 'first insert')
-    if (svc) {
-      const merged = ok(
-        await svc.from('challenges').upsert({ id, title: 'after', created_by: a.id, status: 'open' }, { onConflict: 'id' }).select(),
-      )
-      assert.equal(merged.length, 1)
-      assert.equal(merged[0].title, 'after', 'the existing row was updated')
-      assert.equal(merged[0].status, 'open')
-      assert.equal(ok(await a.client.from('challenges').select('title').eq('id', id).single()).title, 'after')
-    }
-    const fresh = randomUUID()
-    const inserted = ok(
-      await (svc ?? a.client).from('challenges').upsert({ id: fresh, title: 'new', created_by: a.id }, { ignoreDuplicates: !svc }).select(),
-    )
-    assert.equal(inserted[0].id, fresh, 'upsert of a new key inserts')
-  })
-
-  test('a user merge-upsert that would set a column users may not update is refused: 42501', async () => {
-    // PostgREST's ON CONFLICT DO UPDATE sets every column of the payload, keys included, so
-    // the column grants of the data model (created_by, room_id, user_id are not updatable by
-    // users) refuse it; this is why clients use ignore-duplicates for retries.
+  test('merge-upsert is refused (42501) whenever its SET would touch a column without UPDATE grant', async () => {
+    // PostgREST's ON CONFLICT DO UPDATE sets every column of the payload, the conflict keys
+    // included (`SET id = EXCLUDED.id, ...`), and Postgres checks the UPDATE privilege of each
+    // SET column even when no row conflicts. The data model grants UPDATE on no key column (to
+    // users: only their editable columns; to service_role: every non-key column), so a
+    // merge-upsert is refused for everyone; clients retry with ignore-duplicates instead.
     const id = randomUUID()
     ok(await a.client.from('challenges').insert({ id, title: 'keep', created_by: a.id }), 'first insert')
     expectPgError(
       await a.client.from('challenges').upsert({ id, title: 'changed', created_by: a.id }, { onConflict: 'id' }).select(),
       403,
       '42501',
-      'merge-upsert of a challenge',
+      'merge-upsert of an existing challenge',
     )
-    // Postgres checks the UPDATE privilege of the SET columns even when no row conflicts.
     expectPgError(
       await a.client.from('challenges').upsert({ id: randomUUID(), title: 'new', created_by: a.id }).select(),
       403,
@@ -274,9 +255,23 @@ describe('writes and their representations', () => {
         .upsert({ room_id: room.id, user_id: a.id, role: 'admin', last_read_at: '2030-01-01T00:00:00Z' }, { onConflict: 'room_id,user_id' }),
       403,
       '42501',
-      'merge-upsert on a composite key (the key columns are set too)',
+      'merge-upsert on a composite key (the key columns are in the SET)',
     )
+    const svc = serviceClient()
+    if (svc) {
+      expectPgError(
+        await svc.from('challenges').upsert({ id, title: 'svc', created_by: a.id }, { onConflict: 'id' }).select(),
+        403,
+        '42501',
+        'merge-upsert by the service role (no UPDATE grant on id either)',
+      )
+    }
     assert.equal(ok(await a.client.from('challenges').select('title').eq('id', id).single()).title, 'keep', 'nothing changed')
+    const fresh = randomUUID()
+    const inserted = ok(
+      await a.client.from('challenges').upsert({ id: fresh, title: 'new', created_by: a.id }, { ignoreDuplicates: true }).select(),
+    )
+    assert.deepEqual(inserted.map((r) => r.id), [fresh], 'an ignore-duplicates upsert of a new key inserts')
   })
 
   test('upsert with ignoreDuplicates makes a retried insert idempotent', async () => {
