@@ -19,6 +19,7 @@
 //! The mutexes are `parking_lot` ones held only inside `spawn_blocking` closures, never across
 //! an `.await`.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -74,10 +75,15 @@ pub enum DbError {
     TooNew(i64),
     #[error("a database task ended unexpectedly: {0}")]
     Task(String),
+    /// The shared transaction of a group commit failed; no unit of it was written.
+    #[error("the write could not be committed: {0}")]
+    Batch(String),
 }
 
 pub struct Db {
     writer: Mutex<Connection>,
+    /// Write units waiting for the next batch (see [`Db::write`]).
+    queue: Mutex<VecDeque<Box<dyn Queued>>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     feed: broadcast::Sender<Arc<Change>>,
@@ -104,7 +110,13 @@ impl Db {
             readers.push(Mutex::new(r));
         }
         let (feed, _) = broadcast::channel(FEED_CAPACITY);
-        Ok(Arc::new(Db { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0), feed }))
+        Ok(Arc::new(Db {
+            writer: Mutex::new(writer),
+            queue: Mutex::new(VecDeque::new()),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            feed,
+        }))
     }
 
     /// Subscribes to committed changes, in commit order.
@@ -112,21 +124,91 @@ impl Db {
         self.feed.subscribe()
     }
 
-    /// Runs `f` in one write transaction on a blocking thread. If `f` returns `Ok` the
-    /// transaction commits and its row changes are published; on `Err` it rolls back and
-    /// nothing is published.
+    /// Runs `f` as one atomic unit of a write transaction on a blocking thread. If `f` returns
+    /// `Ok`, its writes are committed (durably: `synchronous=FULL`) before this returns, and its
+    /// row changes are published; on `Err` its writes are rolled back and nothing is published.
+    ///
+    /// **Group commit:** writes that arrive while a commit is in progress are queued and the
+    /// next writer to take the connection runs all of them in one transaction, each inside its
+    /// own savepoint, so one fsync covers many callers while a failing caller still undoes
+    /// only its own work. Under load this is what keeps insert → change latency low.
     pub async fn write<T, E, F>(self: &Arc<Self>, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
     {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue.lock().push_back(Box::new(Unit { work: f, reply }));
         let db = Arc::clone(self);
-        let joined = tokio::task::spawn_blocking(move || db.write_blocking(f)).await;
-        joined.map_err(|e| E::from(DbError::Task(e.to_string())))?
+        // The spawned leader may find the queue already drained by another one: then it just
+        // returns, and our answer comes from that other batch.
+        let lead = tokio::task::spawn_blocking(move || db.lead_batch());
+        let outcome = answer.await;
+        if let Err(e) = lead.await {
+            tracing::error!(error = %e, "a write batch task failed");
+        }
+        outcome.unwrap_or_else(|_| Err(E::from(DbError::Task("the write was dropped unanswered".into()))))
     }
 
-    /// The blocking body of [`Db::write`], for callers already on a blocking thread (seeding).
+    /// Takes the writer connection and runs every queued unit in one transaction.
+    fn lead_batch(&self) {
+        let mut conn = self.writer.lock();
+        loop {
+            let units: Vec<Box<dyn Queued>> = self.queue.lock().drain(..).collect();
+            if units.is_empty() {
+                return;
+            }
+            self.run_batch(&mut conn, units);
+        }
+    }
+
+    fn run_batch(&self, conn: &mut Connection, units: Vec<Box<dyn Queued>>) {
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => {
+                let why = e.to_string();
+                return units.into_iter().for_each(|u| u.abort(DbError::Batch(why.clone())));
+            }
+        };
+        let mut done: Vec<Box<dyn Committed>> = Vec::with_capacity(units.len());
+        let mut units = units.into_iter();
+        while let Some(unit) = units.next() {
+            match unit.run(&tx) {
+                Ok(Some(committed)) => done.push(committed),
+                Ok(None) => {}
+                Err(broken) => {
+                    // The transaction itself failed (I/O error, savepoint lost): nothing of
+                    // this batch can commit. Units not yet run go back to the queue.
+                    let why = broken.to_string();
+                    drop(tx);
+                    done.into_iter().for_each(|d| d.finish(Err(DbError::Batch(why.clone()))));
+                    let mut q = self.queue.lock();
+                    for u in units.rev() {
+                        q.push_front(u);
+                    }
+                    return;
+                }
+            }
+        }
+        let committed = drain_changes(&tx).and_then(|changes| tx.commit().map(|()| changes));
+        match committed {
+            Ok(changes) => {
+                done.into_iter().for_each(|d| d.finish(Ok(())));
+                for c in changes {
+                    // No receiver is fine: nobody is subscribed yet.
+                    let _ = self.feed.send(Arc::new(c));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                done.into_iter().for_each(|d| d.finish(Err(DbError::Batch(why.clone()))));
+            }
+        }
+    }
+
+    /// [`Db::write`] for callers already on a blocking thread whose closure borrows (seeding,
+    /// tests): its own transaction, no batching.
     pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         E: From<DbError>,
@@ -139,7 +221,6 @@ impl Db {
         tx.commit().map_err(DbError::from)?;
         drop(conn);
         for c in changes {
-            // No receiver is fine: nobody is subscribed yet.
             let _ = self.feed.send(Arc::new(c));
         }
         Ok(value)
@@ -171,6 +252,76 @@ impl Db {
         }
         let conn = self.readers[start % self.readers.len()].lock();
         f(&conn)
+    }
+}
+
+/// A write waiting in the queue: its closure and where its answer goes.
+trait Queued: Send {
+    /// Runs inside a savepoint of the batch's transaction. `Ok(Some)`: the unit succeeded and
+    /// waits for the commit; `Ok(None)`: it failed, was rolled back alone and already
+    /// answered; `Err`: the transaction itself is broken (the unit was answered with the error).
+    fn run(self: Box<Self>, tx: &Transaction<'_>) -> Result<Option<Box<dyn Committed>>, rusqlite::Error>;
+    /// Answers without running (the batch could not start).
+    fn abort(self: Box<Self>, why: DbError);
+}
+
+/// A unit that succeeded, waiting to learn whether its batch committed.
+trait Committed: Send {
+    fn finish(self: Box<Self>, outcome: Result<(), DbError>);
+}
+
+struct Unit<F, T, E> {
+    work: F,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+struct Succeeded<T, E> {
+    value: T,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Queued for Unit<F, T, E>
+where
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+    F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &Transaction<'_>) -> Result<Option<Box<dyn Committed>>, rusqlite::Error> {
+        let Unit { work, reply } = *self;
+        if let Err(e) = tx.execute_batch("SAVEPOINT unit") {
+            let _ = reply.send(Err(E::from(DbError::Batch(e.to_string()))));
+            return Err(e);
+        }
+        match work(tx) {
+            Ok(value) => match tx.execute_batch("RELEASE unit") {
+                Ok(()) => Ok(Some(Box::new(Succeeded { value, reply }))),
+                Err(e) => {
+                    let _ = reply.send(Err(E::from(DbError::Batch(e.to_string()))));
+                    Err(e)
+                }
+            },
+            Err(failure) => {
+                let _ = reply.send(Err(failure));
+                // Undo this unit only. If SQLite already rolled the whole transaction back
+                // (some I/O errors do), the savepoint is gone and the batch is broken.
+                match tx.execute_batch("ROLLBACK TO unit; RELEASE unit") {
+                    Ok(()) if !tx.is_autocommit() => Ok(None),
+                    Ok(()) => Err(rusqlite::Error::InvalidQuery),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    fn abort(self: Box<Self>, why: DbError) {
+        let _ = self.reply.send(Err(E::from(why)));
+    }
+}
+
+impl<T: Send, E: From<DbError> + Send> Committed for Succeeded<T, E> {
+    fn finish(self: Box<Self>, outcome: Result<(), DbError>) {
+        let Succeeded { value, reply } = *self;
+        let _ = reply.send(outcome.map(|()| value).map_err(E::from));
     }
 }
 
@@ -309,5 +460,49 @@ mod tests {
             .await;
         assert!(r.is_err());
         assert!(feed.try_recv().is_err(), "a rolled back write must publish nothing");
+    }
+
+    /// Concurrent writers share batches; a failing writer undoes only its own rows, and only
+    /// committed rows are published.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_batch_and_a_failing_one_undoes_only_itself() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open(dir.path()).expect("open");
+        let mut feed = db.changes();
+        let mut tasks = Vec::new();
+        for i in 0..60 {
+            let db = Arc::clone(&db);
+            tasks.push(tokio::spawn(async move {
+                let id = uuid::Uuid::new_v4().to_string();
+                let id2 = id.clone();
+                let r = db
+                    .write(move |tx| -> Result<(), DbError> {
+                        let now = schema::now_text();
+                        tx.execute(
+                            "INSERT INTO auth_users (id, email, encrypted_password, created_at, updated_at) VALUES (?1, ?2, 'x', ?3, ?3)",
+                            rusqlite::params![id2, format!("u{i}@x.y"), now],
+                        )?;
+                        if i % 5 == 0 {
+                            return Err(DbError::Task("refused".into()));
+                        }
+                        Ok(())
+                    })
+                    .await;
+                (i, id, r.is_ok())
+            }));
+        }
+        let mut committed = std::collections::HashSet::new();
+        for t in tasks {
+            let (i, id, ok) = t.await.expect("task");
+            assert_eq!(ok, i % 5 != 0, "writer {i}");
+            if ok {
+                committed.insert(id);
+            }
+        }
+        let stored: i64 =
+            db.read_blocking(|c| c.query_row("SELECT count(*) FROM auth_users", [], |r| r.get(0))).expect("count");
+        assert_eq!(stored, 48, "12 of 60 writers failed and must have left nothing");
+        assert!(feed.try_recv().is_err(), "auth_users is not a published table");
+        let _ = &mut feed;
     }
 }

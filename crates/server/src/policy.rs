@@ -88,18 +88,23 @@ pub fn row_visible_sql(table: &Table, role: &Role) -> Option<String> {
 pub struct UnknownTopic(pub String);
 
 /// A private Realtime topic and the predicate that authorises `role` on it: `chat:<room_id>`
-/// for room members, `doc:<document_id>` for document members. `Err` for a topic that names
-/// nothing we know (refused for everyone but service_role).
+/// for room members, `doc:<document_id>` for document members, the id a UUID in its
+/// canonical 8-4-4-4-12 form (either case). service_role may use any topic (`Ok(None)`: it
+/// bypasses row security in Postgres too); `anon` none. `Err` for a topic that names nothing
+/// we know, which is refused. Postgres: `private.may_use_topic` in
+/// `supabase/migrations/*_realtime.sql`.
 pub fn topic_sql(topic: &str, role: &Role) -> Result<Option<String>, UnknownTopic> {
+    if *role == Role::ServiceRole {
+        return Ok(None);
+    }
     let unknown = || UnknownTopic(topic.to_string());
     let (kind, id) = topic.split_once(':').ok_or_else(unknown)?;
+    // 36 characters: only the hyphenated form, not the simple, braced or URN forms `uuid` parses.
+    if id.len() != 36 {
+        return Err(unknown());
+    }
     let id = uuid::Uuid::parse_str(id).map_err(|_| unknown())?.to_string();
-    let Role::User(uid) = role else {
-        return Ok(match role {
-            Role::ServiceRole => None,
-            _ => Some("SELECT 0".into()),
-        });
-    };
+    let Role::User(uid) = role else { return Ok(Some("SELECT 0".into())) };
     let u = lit(uid);
     let id = lit(&id);
     match kind {
@@ -216,9 +221,10 @@ fn rule(table: &str, op: Op, role: &Role, with_check: bool) -> Option<String> {
         ("user_activities", Op::Select) => "1".into(),
         ("user_activities", Op::Insert) => own("user_id"),
 
-        ("collaborative_documents", Op::Select) => doc_member(&c("id"), u),
+        // The row's own creator first: it also holds for a row not (or no longer) stored.
+        ("collaborative_documents", Op::Select) => format!("({} OR {})", own("created_by"), doc_member(&c("id"), u)),
         ("collaborative_documents", Op::Insert) => own("created_by"),
-        ("collaborative_documents", Op::Update) => doc_editor(&c("id"), u),
+        ("collaborative_documents", Op::Update) => format!("({} OR {})", own("created_by"), doc_editor(&c("id"), u)),
         ("collaborative_documents", Op::Delete) => own("created_by"),
 
         ("document_members", Op::Select) => doc_member(&c("document_id"), u),
@@ -282,5 +288,14 @@ mod tests {
         assert!(topic_sql("chat:'; drop table x; --", &role).is_err());
         assert!(topic_sql("lobby", &role).is_err());
         assert_eq!(topic_sql(&format!("chat:{id}"), &Role::ServiceRole), Ok(None));
+        assert_eq!(topic_sql("lobby", &Role::ServiceRole), Ok(None), "service_role bypasses, as in Postgres");
+        let simple = id.simple().to_string();
+        for odd in
+            [format!("chat:{simple}"), format!("chat:{{{id}}}"), format!("chat:urn:uuid:{id}"), format!("chat:{id} ")]
+        {
+            assert!(topic_sql(&odd, &role).is_err(), "{odd} is not the canonical form");
+        }
+        let upper = id.to_string().to_uppercase();
+        assert!(topic_sql(&format!("doc:{upper}"), &role).expect("upper-case doc topic").is_some());
     }
 }

@@ -45,7 +45,8 @@ pub enum Fill {
     ServerNow,
     /// Always `now()` on insert and update (`updated_at` trigger).
     Touch,
-    /// A sequence: assigned by the server, a client value is ignored.
+    /// A sequence (`GENERATED ALWAYS AS IDENTITY`): assigned by the server; a client that
+    /// sends the column is refused (`428C9`).
     Serial,
     /// A constant default (as text / integer literal).
     Const(&'static str),
@@ -69,7 +70,9 @@ pub struct Table {
     /// Columns that `anon` / `authenticated` may change with UPDATE (Postgres column grants).
     /// `service_role` may change any non-key column.
     pub updatable: &'static [&'static str],
-    /// Rows are never updated or deleted, by anyone (a trigger in Postgres).
+    /// Rows are never updated or deleted, by anyone: the API roles hold no UPDATE or DELETE
+    /// privilege on the table (so `updatable` is empty), and a trigger refuses service_role
+    /// (`P0001`). Rows go only with a cascade from their document or author.
     pub append_only: bool,
 }
 
@@ -338,6 +341,11 @@ mod tests {
             for u in t.updatable {
                 assert!(t.column(u).is_some(), "{}.{} is updatable but not a column", t.name, u);
             }
+            assert!(
+                !t.append_only || t.updatable.is_empty(),
+                "{} is append-only, so nothing in it is updatable",
+                t.name
+            );
         }
     }
 }

@@ -6,7 +6,8 @@
 //!    order: a value the client sent (typed by its column, `22P02`… when it does not parse),
 //!    else the column default (`columns=` without `Prefer: missing=default` gives NULL, as in
 //!    PostgREST). Server-owned columns are forced: `ServerNow`/`Touch` get the request's time
-//!    whatever was sent, `Serial` is assigned by SQLite.
+//!    whatever was sent, `Serial` is assigned by SQLite; sending a `Serial` column at all is
+//!    `428C9`, as for a Postgres `GENERATED ALWAYS` identity.
 //! 2. Every row must pass the `INSERT … WITH CHECK` rule (`42501`; 403 signed in, 401
 //!    anon), evaluated before anything is written; then the schema's not-null and value-list
 //!    checks (`23502`, `23514`).
@@ -128,6 +129,12 @@ pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Resp
         if !sent.iter().any(|s| s.name == c.name) {
             sent.push(c);
         }
+    }
+    if let Some(c) = sent.iter().find(|c| c.fill == Fill::Serial) {
+        return Err(PgError::new("428C9", format!("cannot insert a non-DEFAULT value into column \"{}\"", c.name))
+            .details(format!("Column \"{}\" is an identity column defined as GENERATED ALWAYS.", c.name))
+            .hint("Use OVERRIDING SYSTEM VALUE to override.")
+            .into());
     }
     let selection = Selection::resolve(table, ctx.params.select.as_deref())?;
     let resolution = ctx.prefs.resolution;

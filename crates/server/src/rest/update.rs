@@ -1,15 +1,17 @@
 //! `PATCH` on a table: set the body's columns on the rows the filters select.
 //!
-//! Refusals before any row is looked at: an `append_only` table (`P0001`, for every role, as
-//! its Postgres trigger does), a body that is not one JSON object (`PGRST102`), an unknown
-//! column (`PGRST204`), a value that does not parse for its column (`22P02`…), and a column
-//! the role may not change (`42501` "permission denied": signed-in roles may change
-//! `Table::updatable` only, service_role any non-key column).
+//! Refusals before any row is looked at: a body that is not one JSON object (`PGRST102`), an
+//! unknown column (`PGRST204`), a value that does not parse for its column (`22P02`…), and a
+//! column the role may not change (`42501` "permission denied": signed-in roles may change
+//! `Table::updatable` only — nothing of an `append_only` table — service_role any non-key
+//! column; Postgres's column privileges).
 //!
 //! Then, in one write transaction:
 //! 1. Target rows: filters AND `UPDATE USING` AND `SELECT USING` (Postgres applies the select
 //!    rule too when an update reads columns, which a filtered update always does), ordered and
-//!    limited if asked. No row is not an error: 204 / `[]`.
+//!    limited if asked. No row is not an error: 204 / `[]`. Any target row of an
+//!    `append_only` table is refused (`P0001`), as the Postgres trigger refuses every row it
+//!    sees, whoever asks.
 //! 2. Each new row version (old values, the body's, `Touch` columns at now) must pass
 //!    `UPDATE WITH CHECK` — evaluated before anything is written, against the table as it was
 //!    (`sql::row_passes`) — then not-null / value-list checks.
@@ -35,9 +37,11 @@ use super::{json_body, value, Ctx};
 use crate::policy::{self, Op, Role};
 use crate::schema::{self, Column, Fill, Table};
 
-/// Refuses any change to an append-only table.
-pub fn refuse_append_only(table: &Table) -> Result<(), RestError> {
-    if table.append_only {
+/// Refuses to change or delete rows of an append-only table: what its Postgres trigger raises
+/// for each row an UPDATE or DELETE reaches (for service_role too; the other roles hold no
+/// UPDATE or DELETE privilege on such a table and are refused before any row is looked at).
+pub fn refuse_append_only(table: &Table, targets: usize) -> Result<(), RestError> {
+    if table.append_only && targets > 0 {
         return Err(PgError::raise(format!("{} is append-only", table.name)).into());
     }
     Ok(())
@@ -92,7 +96,6 @@ pub fn mutation_reply(
 }
 
 pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Response, RestError> {
-    refuse_append_only(table)?;
     let Json::Object(obj) = json_body(&body)? else {
         return Err(RestError::InvalidBody {
             message: "Empty or invalid json".into(),
@@ -138,6 +141,7 @@ pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Resp
         .db
         .write(move |tx| -> Result<(usize, Vec<JsonRow>), RestError> {
             let targets = target_rows(tx, table, &query, Op::Update, &role)?;
+            refuse_append_only(table, targets.len())?;
             let mut versions = Vec::with_capacity(targets.len());
             for t in &targets {
                 let mut new = t.values.clone();

@@ -69,7 +69,13 @@ impl TestServer {
 
     /// Creates an auth user and its profile directly in the database.
     pub async fn user(&self, name: &str) -> TestUser {
-        let id = uuid::Uuid::new_v4().to_string();
+        self.user_with_id(&uuid::Uuid::new_v4().to_string(), name).await
+    }
+
+    /// Creates an auth user with this id (a canonical UUID) and its profile directly in the
+    /// database.
+    pub async fn user_with_id(&self, id: &str, name: &str) -> TestUser {
+        let id = id.to_string();
         let email = format!("{name}-{}@test.ruwad.app", &id[..8]);
         let (i, e, n) = (id.clone(), email.clone(), name.to_string());
         self.server

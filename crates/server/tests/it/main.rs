@@ -6,5 +6,6 @@ mod common;
 mod auth;
 mod cli;
 mod demo;
+mod guard;
 mod realtime;
 mod rest;

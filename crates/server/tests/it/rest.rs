@@ -554,7 +554,8 @@ async fn insert_fills_server_columns_and_honours_return_modes() {
         &[("Prefer", "return=representation")],
     )
     .await;
-    assert_ne!(r.rows()[0]["id"], 999999, "a server sequence ignores the client's value");
+    assert_eq!((r.status, r.code()), (400, "428C9"), "a server sequence is GENERATED ALWAYS: {}", r.body);
+    assert_eq!(r.body["message"], "cannot insert a non-DEFAULT value into column \"id\"");
 }
 
 #[tokio::test]
@@ -1140,13 +1141,22 @@ async fn document_updates_are_append_only_for_everyone() {
         json!({"id": uuid(), "document_id": doc, "user_id": w.layla.id, "update": "AQID"}),
     )
     .await;
-    for bearer in [w.layla.token.clone(), svc(&w.ts)] {
-        let r = send(&w.ts, Method::PATCH, "document_updates", &bearer, Some(json!({"update": "AAAA"})), &[]).await;
-        assert_eq!((r.status, r.code()), (400, "P0001"));
-        assert_eq!(r.body["message"], "document_updates is append-only");
-        let r = send(&w.ts, Method::DELETE, "document_updates", &bearer, None, &[]).await;
-        assert_eq!((r.status, r.code()), (400, "P0001"));
-    }
+    // Signed-in users hold no UPDATE or DELETE privilege on the table; service_role meets the
+    // trigger on every row it reaches.
+    let layla = w.layla.token.clone();
+    let r = send(&w.ts, Method::PATCH, "document_updates", &layla, Some(json!({"update": "AAAA"})), &[]).await;
+    assert_eq!((r.status, r.code()), (403, "42501"));
+    assert_eq!(r.body["message"], "permission denied for table document_updates");
+    let r = send(&w.ts, Method::DELETE, "document_updates", &layla, None, &[]).await;
+    assert_eq!((r.status, r.code()), (403, "42501"));
+    let service = svc(&w.ts);
+    let r = send(&w.ts, Method::PATCH, "document_updates", &service, Some(json!({"update": "AAAA"})), &[]).await;
+    assert_eq!((r.status, r.code()), (400, "P0001"));
+    assert_eq!(r.body["message"], "document_updates is append-only");
+    let r = send(&w.ts, Method::DELETE, "document_updates", &service, None, &[]).await;
+    assert_eq!((r.status, r.code()), (400, "P0001"));
+    let r = send(&w.ts, Method::DELETE, "document_updates?seq=eq.0", &service, None, &[]).await;
+    assert_eq!(r.status, 204, "no row reached, nothing refused: {}", r.body);
     assert_eq!(get(&w.ts, "document_updates?select=update", &svc(&w.ts)).await.body, json!([{"update": "AQID"}]));
 }
 

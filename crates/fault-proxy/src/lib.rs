@@ -1,0 +1,1 @@
+//! A fault-injecting TCP proxy for reliability tests (to be written with issue #4).

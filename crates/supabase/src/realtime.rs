@@ -1,0 +1,1 @@
+//! realtime (issue #4).
