@@ -11,9 +11,9 @@ use reqwest::Url;
 use crate::error::InvalidUrl;
 
 /// How long establishing a connection may take before the request fails as transient.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a whole request (connect, send, answer) may take before it fails as transient.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every request sends in `X-Client-Info`.
 pub(crate) const CLIENT_INFO: &str = concat!("ruwad-supabase/", env!("CARGO_PKG_VERSION"));
@@ -35,8 +35,8 @@ impl fmt::Debug for Project {
 
 impl Project {
     /// A project at `url` (`https://<ref>.supabase.co`, or `http://127.0.0.1:<port>` for the
-    /// local backend; a path prefix is kept) with its API key. Uses a new HTTP client with
-    /// [`CONNECT_TIMEOUT`] and [`REQUEST_TIMEOUT`].
+    /// local backend; a path prefix is kept) with its API key. Uses a new HTTP client that
+    /// gives up connecting after 10 s and on a whole request after 30 s.
     pub fn new(url: &str, anon_key: &str) -> Result<Project, InvalidUrl> {
         let invalid = |reason: &str| InvalidUrl { url: url.to_string(), reason: reason.to_string() };
         let base = Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
