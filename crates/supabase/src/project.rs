@@ -92,6 +92,23 @@ impl Project {
     }
 }
 
+/// A whole HTTP answer, read before it is looked at.
+pub(crate) struct Answer {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// Sends `request` and reads the whole answer; a failure on the way (connect, timeout, a body
+/// cut short) is the transport error.
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> Result<Answer, reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await?;
+    Ok(Answer { status, headers, body })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -83,7 +83,7 @@ pub use error::AuthError;
 pub use session::{Session, User};
 pub use store::{FileStore, MemoryStore, SecretStore, StoreError};
 
-use crate::project::Project;
+use crate::project::{send, Project};
 
 /// The `X-Supabase-Api-Version` auth-js sends; it selects GoTrue's `{code, message}` errors.
 pub const API_VERSION: &str = "2024-01-01";
@@ -121,8 +121,6 @@ impl Default for AuthOptions {
 pub enum AuthEvent {
     /// Signed in (or signed up with a session).
     SignedIn,
-    /// A session was read from the secret store at start.
-    SessionRestored,
     /// The session was refreshed: a new access token.
     TokenRefreshed,
     /// The session is gone.
@@ -323,7 +321,8 @@ impl Auth {
         // A token the server accepts, so the logout can revoke the session there.
         let Some(token) = self.access_token().await else { return Ok(()) };
         if scope != SignOutScope::Others {
-            self.end(|s| s.access_token == token, SignOutReason::Requested).await;
+            // Whatever session is current by now (a refresh may have replaced it meanwhile).
+            self.end(|_| true, SignOutReason::Requested).await;
         }
         match self.call(Method::POST, "logout", Some(("scope", scope.as_str())), Some(&token), None).await {
             Ok(_) => Ok(()),
@@ -459,10 +458,7 @@ impl Auth {
     async fn restore(&self) -> Result<(), AuthError> {
         let store = Arc::clone(&self.inner.store);
         let Some(text) = blocking(move || store.load()).await? else { return Ok(()) };
-        let parsed = serde_json::from_str::<Value>(&text)
-            .map_err(|e| e.to_string())
-            .and_then(|v| Session::from_json(v, SystemTime::now()).map_err(|e| e.to_string()));
-        let session = match parsed {
+        let session = match serde_json::from_str::<Session>(&text) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "the stored session cannot be read; discarding it");
@@ -473,7 +469,6 @@ impl Auth {
         let due = session.is_refresh_due(self.inner.options.refresh_margin, SystemTime::now());
         let used = session.refresh_token.clone();
         self.inner.session.send_replace(Some(session));
-        self.emit(AuthEvent::SessionRestored);
         if due {
             if let Err(e) = self.refresh_from(used).await {
                 // Ended: already cleared and announced. Otherwise kept; the task retries.
@@ -504,17 +499,14 @@ impl Auth {
             let bytes = serde_json::to_vec(&body).map_err(|e| AuthError::Internal(e.to_string()))?;
             request = request.header(CONTENT_TYPE, "application/json;charset=UTF-8").body(bytes);
         }
-        let response = request.send().await.map_err(AuthError::Network)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(AuthError::Network)?;
-        if !status.is_success() {
-            return Err(AuthError::decode(status, &headers, &bytes));
+        let answer = send(request).await.map_err(AuthError::Network)?;
+        if !answer.status.is_success() {
+            return Err(AuthError::decode(answer.status, &answer.headers, &answer.body));
         }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
+        if answer.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| AuthError::Decode(e.to_string()))
+        serde_json::from_slice(&answer.body).map(Some).map_err(|e| AuthError::Decode(e.to_string()))
     }
 }
 
@@ -522,7 +514,7 @@ impl Auth {
 const EXPIRY_SKEW: Duration = Duration::from_secs(5);
 
 fn session_of(value: Value) -> Result<Session, AuthError> {
-    Session::from_json(value, SystemTime::now()).map_err(|e| AuthError::Decode(format!("not a session: {e}")))
+    Session::from_response(value, SystemTime::now()).map_err(|e| AuthError::Decode(format!("not a session: {e}")))
 }
 
 /// Runs a secret-store call on the blocking pool.

@@ -14,11 +14,23 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Auth, AuthError, AuthOptions, Inner, Session};
 
 pub(super) async fn run(
+    auth: Weak<Inner>,
+    sessions: watch::Receiver<Option<Session>>,
+    cancel: CancellationToken,
+    options: AuthOptions,
+) {
+    refresh_loop(auth, sessions, cancel, options).await;
+    // Only the end of the owning handles ends it.
+    tracing::debug!("session refresh task stopped: the auth handle is gone");
+}
+
+async fn refresh_loop(
     auth: Weak<Inner>,
     mut sessions: watch::Receiver<Option<Session>>,
     cancel: CancellationToken,
@@ -26,17 +38,25 @@ pub(super) async fn run(
 ) {
     let mut failures: u32 = 0;
     let mut retry_in: Option<Duration> = None;
+    // When this task last refreshed: the next refresh waits at least `retry_min` after it, so a
+    // server handing out tokens that are due at once cannot make it spin.
+    let mut last_refresh: Option<Instant> = None;
     loop {
         let current = sessions.borrow_and_update().clone();
         let wait = match (&current, retry_in) {
             (None, _) => None,
             (Some(_), Some(delay)) => Some(delay),
-            (Some(s), None) => Some(
-                s.refresh_due_at(options.refresh_margin)
+            (Some(s), None) => {
+                let until_due = s
+                    .refresh_due_at(options.refresh_margin)
                     .duration_since(SystemTime::now())
                     .unwrap_or(Duration::ZERO)
-                    .min(options.check_interval),
-            ),
+                    .min(options.check_interval);
+                let spacing = last_refresh
+                    .map(|t| (t + options.retry_min).saturating_duration_since(Instant::now()))
+                    .unwrap_or(Duration::ZERO);
+                Some(until_due.max(spacing))
+            }
         };
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -59,6 +79,7 @@ pub(super) async fn run(
         let handle = Auth { inner };
         let result = handle.refresh_from(session.refresh_token.clone()).await;
         drop(handle);
+        last_refresh = Some(Instant::now());
         match result {
             Ok(_) | Err(AuthError::SessionEnded { .. } | AuthError::NotSignedIn) => {
                 failures = 0;

@@ -38,8 +38,10 @@ pub struct Session {
     pub token_type: String,
     /// Lifetime of the access token in seconds, as issued.
     pub expires_in: i64,
-    /// When the access token expires, Unix seconds (`now + expires_in` when the server did not
-    /// say).
+    /// When the access token expires, Unix seconds **by this machine's clock**: the time the
+    /// session was received plus `expires_in`. GoTrue's own `expires_at` is by the server's
+    /// clock; scheduling refreshes on it would refresh too late on a machine whose clock is
+    /// behind and in a loop on one whose clock is ahead.
     pub expires_at: i64,
     pub refresh_token: String,
     pub user: User,
@@ -60,30 +62,27 @@ impl fmt::Debug for Session {
     }
 }
 
-/// A session as GoTrue sends it: `expires_at` may be missing.
+/// A session as GoTrue sends it (its `expires_at` is not needed, see [`Session::expires_at`]).
 #[derive(Deserialize)]
 struct Wire {
     access_token: String,
     #[serde(default = "bearer")]
     token_type: String,
     expires_in: i64,
-    expires_at: Option<i64>,
     refresh_token: String,
     user: User,
 }
 
 impl Session {
-    /// Reads a session from GoTrue's JSON (or from a stored session), as auth-js accepts one:
-    /// `access_token`, `refresh_token`, `expires_in` and `user` are required; `expires_at` is
-    /// computed when missing.
-    pub fn from_json(value: Value, now: SystemTime) -> Result<Session, serde_json::Error> {
+    /// Reads a session from GoTrue's answer received at `received_at`, as auth-js accepts one:
+    /// `access_token`, `refresh_token`, `expires_in` and `user` are required.
+    pub fn from_response(value: Value, received_at: SystemTime) -> Result<Session, serde_json::Error> {
         let w: Wire = serde_json::from_value(value)?;
-        let expires_at = w.expires_at.unwrap_or_else(|| unix_secs(now) as i64 + w.expires_in);
         Ok(Session {
+            expires_at: unix_secs(received_at) as i64 + w.expires_in,
             access_token: w.access_token,
             token_type: w.token_type,
             expires_in: w.expires_in,
-            expires_at,
             refresh_token: w.refresh_token,
             user: w.user,
         })
@@ -128,27 +127,27 @@ mod tests {
     }
 
     #[test]
-    fn expires_at_is_computed_when_missing_and_kept_when_sent() {
+    fn expiry_is_counted_on_the_local_clock_from_receipt() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        assert_eq!(Session::from_json(wire(None), now).expect("session").expires_at, 4_600);
-        assert_eq!(Session::from_json(wire(Some(5_000)), now).expect("session").expires_at, 5_000);
-        let s = Session::from_json(wire(None), now).expect("session");
-        assert_eq!(s.user.extra.get("phone"), Some(&json!("")), "unknown user fields are kept");
-        let round = serde_json::to_value(&s).expect("serialise");
-        assert_eq!(Session::from_json(round, now).expect("stored form reads back"), s);
+        assert_eq!(Session::from_response(wire(None), now).expect("session").expires_at, 4_600);
+        let skewed = Session::from_response(wire(Some(99_999)), now).expect("session");
+        assert_eq!(skewed.expires_at, 4_600, "the server's clock does not schedule our refresh");
+        assert_eq!(skewed.user.extra.get("phone"), Some(&json!("")), "unknown user fields are kept");
+        let stored = serde_json::to_string(&skewed).expect("serialise");
+        assert_eq!(serde_json::from_str::<Session>(&stored).expect("stored form reads back"), skewed);
     }
 
     #[test]
     fn a_session_without_a_refresh_token_is_refused() {
         let mut v = wire(None);
         v.as_object_mut().expect("object").remove("refresh_token");
-        assert!(Session::from_json(v, SystemTime::now()).is_err());
+        assert!(Session::from_response(v, SystemTime::now()).is_err());
     }
 
     #[test]
     fn refresh_is_due_a_margin_before_expiry_or_half_way_for_short_tokens() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let s = Session::from_json(wire(None), now).expect("session"); // expires at 4_600
+        let s = Session::from_response(wire(None), now).expect("session"); // expires at 4_600
         let at = |secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
         assert_eq!(s.refresh_due_at(Duration::from_secs(90)), at(4_510));
         assert!(!s.is_refresh_due(Duration::from_secs(90), at(4_509)));
@@ -159,7 +158,7 @@ mod tests {
 
     #[test]
     fn debug_hides_the_tokens() {
-        let s = Session::from_json(wire(None), SystemTime::now()).expect("session");
+        let s = Session::from_response(wire(None), SystemTime::now()).expect("session");
         let text = format!("{s:?}");
         assert!(!text.contains("a.b.c") && !text.contains("\"r\""), "{text}");
     }

@@ -18,6 +18,7 @@ use serde_json::Value;
 use super::error::{ApiError, RestError};
 use super::filter::{Cond, Is};
 use super::Rest;
+use crate::project::send;
 
 const SCHEMA: &str = "public";
 const OBJECT: &str = "application/vnd.pgrst.object+json";
@@ -395,15 +396,12 @@ impl Query {
         if let Some(body) = prepared.body {
             request = request.body(body);
         }
-        let response = request.send().await.map_err(RestError::Network)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(RestError::Network)?;
-        if !status.is_success() {
-            return Err(RestError::Api(ApiError::decode(status, &headers, &bytes)));
+        let answer = send(request).await.map_err(RestError::Network)?;
+        if !answer.status.is_success() {
+            return Err(RestError::Api(ApiError::decode(answer.status, &answer.headers, &answer.body)));
         }
-        let data = decode_body(shape, &bytes)?;
-        Ok(Reply { data, count: total_of(&headers), status: status.as_u16() })
+        let data = decode_body(shape, &answer.body)?;
+        Ok(Reply { data, count: total_of(&answer.headers), status: answer.status.as_u16() })
     }
 
     /// The wire form of this request (everything but the bearer).

@@ -345,3 +345,30 @@ async fn an_outage_during_a_background_refresh_keeps_the_session_and_retries_unt
     assert!(!fresh.is_expired(SystemTime::now()));
     within(10, "user", auth.user()).await.expect("the new token works");
 }
+
+#[tokio::test]
+async fn sign_out_while_the_server_is_down_still_signs_out_here() {
+    let mut ts = TestServer::start().await;
+    let (auth, store) = ts.auth().await;
+    sign_up(&auth, "jana").await;
+    ts.stop().await;
+    let err = within(15, "sign-out while down", auth.sign_out()).await.expect_err("the server was not told");
+    assert!(err.is_transient(), "{err:?}");
+    assert!(auth.session().is_none() && store.peek().is_none(), "the local session is gone all the same");
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_stops_the_background_refresh() {
+    let ts = TestServer::start_with(|c| {
+        c.auth.jwt_expiry_secs = SHORT_LIFE;
+        c.auth.refresh_token_reuse_interval_secs = 0;
+    })
+    .await;
+    let (auth, _store) = ts.auth_with(quick()).await;
+    let session = sign_up(&auth, "adam").await;
+    drop(auth);
+    // Past the time the task would have refreshed (half the token's life).
+    tokio::time::sleep(Duration::from_secs(SHORT_LIFE as u64 / 2 + 1)).await;
+    let (status, body) = ts.raw_refresh(&session.refresh_token).await;
+    assert_eq!(status, 200, "nobody used the refresh token after the handle was dropped: {body}");
+}
