@@ -223,18 +223,28 @@ struct Profile {
 }
 
 #[tokio::test]
-async fn upsert_merges_on_conflict_and_ignore_duplicates_keeps_the_existing_row() {
+async fn merge_upsert_is_refused_and_ignore_duplicates_keeps_the_existing_row() {
     let s = seeded().await;
-    // Profiles: every column but the key may be updated, so a merge may set all it sends.
-    let merged: Vec<Profile> = s
+    // A merge writes `DO UPDATE SET` over every sent column, the key included, and nobody may
+    // update key columns: refused as a whole (as on Supabase with the platform's grants).
+    let err = s
         .rest
         .from("profiles")
         .upsert(json!({"id": s.me, "display_name": "Amal", "locale": "ar"}))
         .on_conflict("id")
+        .execute::<()>()
+        .await
+        .expect_err("merge needs UPDATE on the key");
+    assert_eq!((err.status(), err.code(), err.retry()), (Some(403), Some("42501"), Retry::Permanent));
+    let merged: Vec<Profile> = s
+        .rest
+        .from("profiles")
+        .update(json!({"display_name": "Amal", "locale": "ar"}))
+        .eq("id", s.me)
         .returning(Returning::Representation)
         .execute()
         .await
-        .expect("merge");
+        .expect("patch");
     assert_eq!(merged, vec![Profile { id: s.me, display_name: "Amal".into(), locale: "ar".into() }]);
 
     let skipped: Vec<Profile> = s
