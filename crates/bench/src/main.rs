@@ -198,6 +198,7 @@ NATS clients use nats-server's WebSocket listener with `SUB`/`PUB`. Payloads are
 the rate is deliveries per second from the first publish to the last delivery; rounds alternate between the brokers ({rounds} each) and the median is reported. \
 *Latency*: one message in flight, {latency_messages} messages per round; each delivery's latency is receive time minus send time (one clock); percentiles over all deliveries of all rounds (nearest rank). \
 *Insert → change*: a signed-in room member subscribes to INSERTs on `chat_messages` filtered by `room_id=eq.<room>`; the same user inserts rows through `POST /rest/v1/chat_messages` (row rules checked on insert and on delivery) paced at 1,000/s, {} rows; latency is from just before each POST to the change's arrival. \
+Every write is durable before it is acknowledged (SQLite WAL, `synchronous=FULL`); concurrent writes share one commit (group commit, see `crates/server/src/db.rs`). \
 The machine's two cores are shared by the broker and the clients, so absolute figures are lower than on a desktop; compare the ratios.", change.sent);
     s
 }

@@ -16,9 +16,10 @@
 //!    skipped (`ignore-duplicates`) or merged (`merge-duplicates`): only the columns sent
 //!    (minus the target and server-owned ones) change, `Touch` columns are set to now; the
 //!    existing row must be visible and updatable (`SELECT`/`UPDATE USING`, else `42501`), the
-//!    merged row must pass `UPDATE WITH CHECK`, and signed-in roles need the column privilege
-//!    (`Table::updatable`) for every merged column, as Postgres checks `ON CONFLICT DO UPDATE
-//!    SET` columns. Touching one row twice in a merge is `21000`, as in Postgres.
+//!    merged row must pass `UPDATE WITH CHECK`, and the caller needs the UPDATE privilege
+//!    (`Table::updatable`; service_role: non-key columns) for every column of the payload,
+//!    the conflict target included, because PostgREST's `ON CONFLICT DO UPDATE SET` lists them
+//!    all and Postgres checks each. Touching one row twice in a merge is `21000`, as in Postgres.
 //! 4. Inserts: SQLite reports unique and foreign-key failures, translated by `constraint`.
 //! 5. `Prefer: return=representation`: the written rows must be visible to the caller
 //!    (`SELECT USING`, else `42501`, as Postgres checks `RETURNING`), then come back shaped
@@ -165,11 +166,21 @@ pub async fn handle(ctx: Ctx, table: &'static Table, body: Bytes) -> Result<Resp
             !target.iter().any(|t| t.name == c.name) && !matches!(c.fill, Fill::Serial | Fill::ServerNow | Fill::Touch)
         })
         .collect();
-    if resolution == Some(Resolution::MergeDuplicates)
-        && ctx.role != Role::ServiceRole
-        && merge_cols.iter().any(|c| !table.updatable.contains(&c.name))
-    {
-        return Err(PgError::permission_denied(table.name).into());
+    // Privileges: PostgREST's `ON CONFLICT DO UPDATE SET` lists every column of the payload,
+    // the conflict target included, and Postgres checks the UPDATE privilege of each (even
+    // when no row conflicts). Signed-in roles hold it on `Table::updatable`, service_role on
+    // every non-key column; so with the platform's grants a merge that sends a key column is
+    // refused for every role, exactly as on a Supabase project with the same migrations.
+    // Clients use `ignore-duplicates` (idempotent retries) and PATCH instead.
+    if resolution == Some(Resolution::MergeDuplicates) {
+        let granted = |c: &Column| match ctx.role {
+            Role::ServiceRole => !table.is_key(c.name),
+            _ => table.updatable.contains(&c.name),
+        };
+        if sent.iter().filter(|c| !matches!(c.fill, Fill::Serial | Fill::ServerNow | Fill::Touch)).any(|c| !granted(c))
+        {
+            return Err(PgError::permission_denied(table.name).into());
+        }
     }
     let role = ctx.role.clone();
     let ret = ctx.prefs.ret.unwrap_or(Return::Minimal);

@@ -673,32 +673,22 @@ async fn insert_errors_carry_postgres_codes_and_messages() {
 }
 
 #[tokio::test]
-async fn upsert_merges_only_the_sent_columns_or_ignores_duplicates() {
+async fn merge_upserts_need_update_privilege_on_every_sent_column_and_ignore_duplicates_skips() {
     let w = world().await;
     let t = &w.omar.token;
-    let before = get(&w.ts, &format!("room_members?room_id=eq.{}&user_id=eq.{}", w.room, w.layla.id), t).await;
-    let joined = before.rows()[0]["joined_at"].clone();
     let merge = [("Prefer", "resolution=merge-duplicates, return=representation")];
-    let membership =
-        |who: &TestUser| json!({"room_id": w.room, "user_id": who.id, "last_read_at": "2030-05-05T05:05:05Z"});
-    let r = send(
-        &w.ts,
-        Method::POST,
-        "room_members?on_conflict=room_id,user_id",
-        &w.layla.token,
-        Some(membership(&w.layla)),
-        &merge,
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let row = &r.rows()[0];
-    assert_eq!(row["last_read_at"], "2030-05-05T05:05:05.000000+00:00");
-    assert_eq!((row["role"].as_str(), &row["joined_at"]), (Some("admin"), &joined), "unsent columns keep their values");
-    // As in Postgres, the proposed row must pass the INSERT rule even when it conflicts: omar
-    // may not insert himself into a private room, so he cannot upsert his membership.
-    let r = send(&w.ts, Method::POST, "room_members?on_conflict=room_id,user_id", t, Some(membership(&w.omar)), &merge)
-        .await;
+    // PostgREST's DO UPDATE SET lists every payload column, the conflict key included; no role
+    // may update key columns, so a merge is refused (as on Supabase with the same grants).
+    let membership = json!({"room_id": w.room, "user_id": w.layla.id, "last_read_at": "2030-05-05T05:05:05Z"});
+    let r =
+        send(&w.ts, Method::POST, "room_members?on_conflict=room_id,user_id", &w.layla.token, Some(membership), &merge)
+            .await;
     assert_eq!((r.status, r.code()), (403, "42501"), "{}", r.body);
+    let svc_profile = json!({"id": w.omar.id, "display_name": "by service"});
+    let r = send(&w.ts, Method::POST, "profiles", &svc(&w.ts), Some(svc_profile), &merge).await;
+    assert_eq!((r.status, r.code()), (403, "42501"), "service_role holds no UPDATE on key columns either: {}", r.body);
+    let r = get(&w.ts, &format!("profiles?id=eq.{}&select=display_name", w.omar.id), t).await;
+    assert_eq!(r.body, json!([{"display_name": "omar"}]), "a refused merge changes nothing");
     // The idempotent retry of a message: ignore-duplicates keeps the first version.
     let id = uuid();
     let msg = |content: &str| json!({"id": id, "room_id": w.room, "user_id": w.omar.id, "content": content});
@@ -709,17 +699,6 @@ async fn upsert_merges_only_the_sent_columns_or_ignores_duplicates() {
     assert_eq!((r.status, r.rows().len()), (201, 0), "a duplicate is skipped: {}", r.body);
     let r = get(&w.ts, &format!("chat_messages?id=eq.{id}&select=content"), t).await;
     assert_eq!(r.body, json!([{"content": "once"}]));
-    // One merge may not touch a row twice (Postgres's cardinality violation), and undoes all.
-    let twice = json!([
-        {"id": w.omar.id, "display_name": "first"},
-        {"id": w.omar.id, "display_name": "second"}
-    ]);
-    let r = send(&w.ts, Method::POST, "profiles", t, Some(twice), &merge).await;
-    assert_eq!((r.status, r.code()), (500, "21000"), "{}", r.body);
-    assert_eq!(r.body["message"], "ON CONFLICT DO UPDATE command cannot affect row a second time");
-    let r = get(&w.ts, &format!("profiles?id=eq.{}&select=display_name", w.omar.id), t).await;
-    assert_eq!(r.body, json!([{"display_name": "omar"}]));
-    // Merging a message would change columns a user may not update.
     let r = send(&w.ts, Method::POST, "chat_messages", t, Some(msg("edit")), &merge).await;
     assert_eq!((r.status, r.code()), (403, "42501"));
     assert_eq!(r.body["message"], "permission denied for table chat_messages");
@@ -754,30 +733,43 @@ async fn upsert_target_must_be_a_unique_key() {
 }
 
 #[tokio::test]
-async fn upsert_cannot_merge_into_a_row_the_caller_may_not_update() {
+async fn upsert_cannot_merge_into_a_profile_and_patch_changes_only_ones_own() {
     let w = world().await;
-    let r = send(
-        &w.ts,
-        Method::POST,
-        "profiles",
-        &w.omar.token,
-        Some(json!({"id": w.layla.id, "display_name": "hijacked"})),
-        &[("Prefer", "resolution=merge-duplicates")],
-    )
-    .await;
-    assert_eq!((r.status, r.code()), (403, "42501"), "{}", r.body);
+    for (who, target) in [(&w.omar, &w.layla), (&w.omar, &w.omar)] {
+        let r = send(
+            &w.ts,
+            Method::POST,
+            "profiles",
+            &who.token,
+            Some(json!({"id": target.id, "display_name": "hijacked"})),
+            &[("Prefer", "resolution=merge-duplicates")],
+        )
+        .await;
+        assert_eq!((r.status, r.code()), (403, "42501"), "{}", r.body);
+    }
     let r = get(&w.ts, &format!("profiles?id=eq.{}&select=display_name", w.layla.id), &w.omar.token).await;
     assert_eq!(r.body, json!([{"display_name": "layla"}]));
+    let patch = |id: &str| format!("profiles?id=eq.{id}");
     let r = send(
         &w.ts,
-        Method::POST,
-        "profiles",
+        Method::PATCH,
+        &patch(&w.layla.id),
         &w.omar.token,
-        Some(json!({"id": w.omar.id, "display_name": "Omar", "locale": "ar"})),
-        &[("Prefer", "resolution=merge-duplicates, return=representation")],
+        Some(json!({"display_name": "hijacked"})),
+        &[("Prefer", "return=representation")],
     )
     .await;
-    assert_eq!(r.status, 201, "own profile merges: {}", r.body);
+    assert_eq!((r.status, r.rows().len()), (200, 0), "someone else's profile is not touched: {}", r.body);
+    let r = send(
+        &w.ts,
+        Method::PATCH,
+        &patch(&w.omar.id),
+        &w.omar.token,
+        Some(json!({"display_name": "Omar", "locale": "ar"})),
+        &[("Prefer", "return=representation")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "own profile changes: {}", r.body);
     assert_eq!(r.rows()[0]["display_name"], "Omar");
 }
 
@@ -1189,7 +1181,7 @@ async fn document_snapshot_cannot_move_backwards() {
         &[("Prefer", "resolution=merge-duplicates")],
     )
     .await;
-    assert_eq!((r.status, r.code()), (400, "P0001"), "the trigger also guards upserts: {}", r.body);
+    assert_eq!((r.status, r.code()), (403, "42501"), "a merge would SET the key, which nobody may update: {}", r.body);
     assert_eq!(get(&w.ts, &format!("{path}&select=upto_seq"), &w.layla.token).await.body, json!([{"upto_seq": 12}]));
 }
 

@@ -6,7 +6,7 @@
 //! PostgREST would send for the REST request the local backend gets:
 //! - reads `SELECT <key columns> FROM t`;
 //! - inserts `INSERT INTO t (cols) SELECT cols FROM json_populate_record(NULL::t, body)`, with
-//!   `ON CONFLICT … DO UPDATE SET c = EXCLUDED.c` / `DO NOTHING` for upserts;
+//!   `ON CONFLICT … DO UPDATE SET c = EXCLUDED.c` over every payload column (as PostgREST) / `DO NOTHING` for upserts;
 //! - updates `UPDATE t SET c = body.c FROM json_populate_record(…) body WHERE <key filter>`;
 //! - deletes `DELETE FROM t WHERE <key filter>`;
 //! - `SELECT get_live_metrics()`;
@@ -123,11 +123,9 @@ impl Pg {
                     Some(Upsert::Ignore(target)) => format!(" ON CONFLICT ({}) DO NOTHING", target.join(", ")),
                     Some(Upsert::Merge) => {
                         let t = ruwad_server::schema::table(table).expect("known table");
-                        let set: Vec<String> = row
-                            .keys()
-                            .filter(|k| !t.is_key(k))
-                            .map(|k| format!("\"{k}\" = EXCLUDED.\"{k}\""))
-                            .collect();
+                        // As PostgREST builds it: every payload column, the conflict key
+                        // included, so Postgres checks the UPDATE privilege of each.
+                        let set: Vec<String> = row.keys().map(|k| format!("\"{k}\" = EXCLUDED.\"{k}\"")).collect();
                         format!(" ON CONFLICT ({}) DO UPDATE SET {}", t.primary_key.join(", "), set.join(", "))
                     }
                 };
