@@ -29,13 +29,13 @@ use super::serializer::Vsn;
 use super::session::{ChannelId, ChannelWatch, Command, Control};
 use super::socket::{self, Network};
 use super::state::{ChannelStatus, ConnectionState};
+use super::transport;
 
 /// How to reach Realtime and how patient to be.
 #[derive(Debug, Clone)]
 pub struct RealtimeConfig {
-    /// The project URL (`http://host[:port]`; Realtime is at `/realtime/v1`), or the Realtime
-    /// endpoint itself (`ws://host/realtime/v1[/websocket]`). TLS (`https`/`wss`) is not built
-    /// in yet: such URLs are refused with [`ConfigError::TlsUnsupported`].
+    /// The project URL (`http(s)://host[:port]`; Realtime is at `/realtime/v1`), or the Realtime
+    /// endpoint itself (`ws(s)://host/realtime/v1[/websocket]`).
     pub url: String,
     /// The project's API key (anon / publishable), sent as `apikey`.
     pub api_key: String,
@@ -45,6 +45,9 @@ pub struct RealtimeConfig {
     /// `Host` header) stays as given. For tunnels and port forwards (like curl's
     /// `--connect-to`), and for tests through a proxy.
     pub connect_to: Option<std::net::SocketAddr>,
+    /// DER certificates trusted for `wss://` besides the web PKI roots (a self-hosted project
+    /// behind a private CA).
+    pub extra_root_certificates: Vec<Vec<u8>>,
     /// Serializer version; 2.0.0 by default, as realtime-js.
     pub vsn: Vsn,
     /// A heartbeat every interval; no reply within the next interval ends the connection.
@@ -78,6 +81,7 @@ impl RealtimeConfig {
             api_key: api_key.into(),
             access_token: None,
             connect_to: None,
+            extra_root_certificates: Vec::new(),
             vsn: Vsn::V2,
             heartbeat_interval: Duration::from_secs(25),
             probe_timeout: Duration::from_secs(5),
@@ -93,6 +97,11 @@ impl RealtimeConfig {
         }
     }
 
+    /// Realtime of `project` (its URL and API key), with the defaults.
+    pub fn for_project(project: &crate::Project) -> RealtimeConfig {
+        RealtimeConfig::new(project.url().as_str(), project.anon_key())
+    }
+
     /// The WebSocket URL: `…/realtime/v1/websocket?apikey=<key>&vsn=<vsn>`.
     pub fn endpoint(&self) -> Result<String, ConfigError> {
         if self.api_key.is_empty() {
@@ -101,9 +110,9 @@ impl RealtimeConfig {
         let url = self.url.trim_end_matches('/');
         let base = if let Some(rest) = url.strip_prefix("http://") {
             format!("ws://{rest}/realtime/v1")
-        } else if url.starts_with("https://") || url.starts_with("wss://") {
-            return Err(ConfigError::TlsUnsupported);
-        } else if url.starts_with("ws://") {
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            format!("wss://{rest}/realtime/v1")
+        } else if url.starts_with("ws://") || url.starts_with("wss://") {
             url.trim_end_matches("/websocket").to_string()
         } else {
             return Err(ConfigError::BadUrl(self.url.clone()));
@@ -184,6 +193,7 @@ impl RealtimeClient {
     /// a tokio runtime.
     pub fn connect(config: RealtimeConfig) -> Result<RealtimeClient, ConfigError> {
         let url = config.endpoint()?;
+        let tls = transport::tls_config(&config.extra_root_certificates).map_err(ConfigError::Tls)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
         let config = Arc::new(config);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -196,6 +206,7 @@ impl RealtimeClient {
         let task = socket::Task::new(
             Arc::clone(&config),
             url,
+            tls,
             socket::Inputs {
                 control: control_rx,
                 commands: commands_rx,
@@ -292,14 +303,25 @@ mod tests {
     fn endpoint_follows_supabase_js() {
         let c = RealtimeConfig::new("http://127.0.0.1:5000/", "k.e.y");
         assert_eq!(c.endpoint().as_deref(), Ok("ws://127.0.0.1:5000/realtime/v1/websocket?apikey=k.e.y&vsn=2.0.0"));
-        let mut c = RealtimeConfig::new("http://h:1", "a b");
+        let mut c = RealtimeConfig::new("https://x.supabase.co", "a b");
         c.vsn = Vsn::V1;
-        assert_eq!(c.endpoint().as_deref(), Ok("ws://h:1/realtime/v1/websocket?apikey=a%20b&vsn=1.0.0"));
-        assert_eq!(RealtimeConfig::new("https://x.supabase.co", "k").endpoint(), Err(ConfigError::TlsUnsupported));
-        let c = RealtimeConfig::new("ws://h/realtime/v1/websocket", "k");
-        assert_eq!(c.endpoint().as_deref(), Ok("ws://h/realtime/v1/websocket?apikey=k&vsn=2.0.0"));
+        assert_eq!(c.endpoint().as_deref(), Ok("wss://x.supabase.co/realtime/v1/websocket?apikey=a%20b&vsn=1.0.0"));
+        let c = RealtimeConfig::new("wss://h/realtime/v1/websocket", "k");
+        assert_eq!(c.endpoint().as_deref(), Ok("wss://h/realtime/v1/websocket?apikey=k&vsn=2.0.0"));
         assert_eq!(RealtimeConfig::new("ftp://h", "k").endpoint(), Err(ConfigError::BadUrl("ftp://h".into())));
         assert_eq!(RealtimeConfig::new("http://h", "").endpoint(), Err(ConfigError::MissingApiKey));
+        let mut c = RealtimeConfig::new("http://h", "k");
+        c.extra_root_certificates = vec![vec![1, 2, 3]];
+        assert!(matches!(RealtimeClient::connect(c), Err(ConfigError::Tls(_))), "a bad extra root is a config error");
+    }
+
+    #[test]
+    fn a_project_gives_its_url_and_key() {
+        let p = crate::Project::new("http://127.0.0.1:5000", "anon").expect("project");
+        assert_eq!(
+            RealtimeConfig::for_project(&p).endpoint().as_deref(),
+            Ok("ws://127.0.0.1:5000/realtime/v1/websocket?apikey=anon&vsn=2.0.0")
+        );
     }
 
     #[test]

@@ -247,10 +247,10 @@ impl ConnectError {
 pub enum ConfigError {
     #[error("API key is required to connect to Realtime")]
     MissingApiKey,
-    #[error("unsupported URL {0:?}: expected http:// or ws://")]
+    #[error("unsupported URL {0:?}: expected http(s):// or ws(s)://")]
     BadUrl(String),
-    #[error("https:// and wss:// need TLS, which this build of the client does not include yet")]
-    TlsUnsupported,
+    #[error("TLS configuration: {0}")]
+    Tls(String),
     #[error("RealtimeClient::connect must be called inside a tokio runtime")]
     NoRuntime,
 }

@@ -23,6 +23,7 @@
 //! Map (one file per concept):
 //! - [`client`]: [`RealtimeClient`] (the clonable handle; owns the task) and [`RealtimeConfig`];
 //! - `socket`: the task that owns the WebSocket — connect, heartbeat, reconnect, writer;
+//! - `transport`: plain TCP or TLS (rustls) under it;
 //! - `session`: the protocol state without I/O — channels, refs, replies, rejoin, dispatch;
 //! - [`channel`]: [`Channel`] (refcounted handle), [`ChannelConfig`], [`ChannelEvent`],
 //!   [`Subscription`] streams;
@@ -63,6 +64,7 @@ pub mod serializer;
 mod session;
 mod socket;
 pub mod state;
+mod transport;
 
 pub use backoff::Backoff;
 pub use broadcast::{Broadcast, BroadcastPayload};

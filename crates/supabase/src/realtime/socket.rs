@@ -45,8 +45,9 @@ use super::client::RealtimeConfig;
 use super::error::ConnectError;
 use super::session::{Command, Control, Heartbeat, Session, SessionConfig};
 use super::state::ConnectionState;
+use super::transport::{self, Transport};
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<Transport>;
 
 /// Frames queued for the writer before the link counts as stalled.
 const WRITE_QUEUE: usize = 4096;
@@ -148,6 +149,7 @@ async fn sleep_until_opt(at: Option<Instant>) {
 pub(crate) struct Task {
     cfg: Arc<RealtimeConfig>,
     url: String,
+    tls: Arc<tokio_rustls::rustls::ClientConfig>,
     session: Session,
     inputs: Inputs,
     link: Link,
@@ -158,7 +160,12 @@ pub(crate) struct Task {
 }
 
 impl Task {
-    pub fn new(cfg: Arc<RealtimeConfig>, url: String, inputs: Inputs) -> Task {
+    pub fn new(
+        cfg: Arc<RealtimeConfig>,
+        url: String,
+        tls: Arc<tokio_rustls::rustls::ClientConfig>,
+        inputs: Inputs,
+    ) -> Task {
         let session = Session::new(
             SessionConfig {
                 vsn: cfg.vsn,
@@ -173,6 +180,7 @@ impl Task {
         Task {
             cfg,
             url,
+            tls,
             session,
             inputs,
             link: Link::Down { retry_at: Instant::now() },
@@ -254,7 +262,7 @@ impl Task {
     fn start_attempt(&mut self) {
         self.publish(self.waiting_state(None));
         let (url, target, timeout) = (self.url.clone(), self.cfg.connect_to, self.cfg.connect_timeout);
-        self.link = Link::Opening(Box::pin(connect(url, target, timeout)));
+        self.link = Link::Opening(Box::pin(connect(url, target, Arc::clone(&self.tls), timeout)));
     }
 
     fn schedule_retry(&mut self) {
@@ -403,23 +411,25 @@ impl Task {
     }
 }
 
-/// Opens TCP to `target` (or the URL's host), then the WebSocket handshake, within `timeout`.
+/// Opens TCP to `target` (or the URL's host), TLS for `wss://`, then the WebSocket handshake,
+/// all within `timeout`.
 async fn connect(
     url: String,
     target: Option<std::net::SocketAddr>,
+    tls: Arc<tokio_rustls::rustls::ClientConfig>,
     timeout: std::time::Duration,
 ) -> Result<Ws, ConnectError> {
     let work = async {
-        let stream = match target {
+        let (host, port, secure) =
+            endpoint_parts(&url).ok_or_else(|| ConnectError::Network(format!("no host in {url}")))?;
+        let tcp = match target {
             Some(addr) => TcpStream::connect(addr).await,
-            None => {
-                let authority = authority(&url).ok_or_else(|| ConnectError::Network(format!("no host in {url}")))?;
-                TcpStream::connect(authority).await
-            }
+            None => TcpStream::connect((host.as_str(), port)).await,
         }
         .map_err(|e| ConnectError::Network(e.to_string()))?;
         // Small frames (heartbeats, pushes) must leave at once.
-        let _ = stream.set_nodelay(true);
+        let _ = tcp.set_nodelay(true);
+        let stream = if secure { transport::tls(tcp, &host, tls).await? } else { Transport::Plain(tcp) };
         tokio_tungstenite::client_async_with_config(url.as_str(), stream, None).await.map_err(classify)
     };
     match tokio::time::timeout(timeout, work).await {
@@ -429,15 +439,31 @@ async fn connect(
     }
 }
 
-/// `host:port` of a `ws://` URL (port 80 by default).
-fn authority(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("ws://")?;
-    let host = rest.split(['/', '?']).next().filter(|h| !h.is_empty())?;
-    let has_port = match host.rfind(']') {
-        Some(i) => host[i..].contains(':'),
-        None => host.contains(':'),
+/// Host (without IPv6 brackets), port and TLS-ness of a `ws://` / `wss://` URL.
+fn endpoint_parts(url: &str) -> Option<(String, u16, bool)> {
+    let (rest, secure) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+        (Some(r), _) => (r, false),
+        (_, Some(r)) => (r, true),
+        _ => return None,
     };
-    Some(if has_port { host.to_string() } else { format!("{host}:80") })
+    let authority = rest.split(['/', '?']).next().filter(|a| !a.is_empty())?;
+    let default_port = if secure { 443 } else { 80 };
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, tail) = v6.split_once(']')?;
+            let port = match tail.strip_prefix(':') {
+                Some(p) => p.parse().ok()?,
+                None if tail.is_empty() => default_port,
+                None => return None,
+            };
+            (host, port)
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, p)) => (host, p.parse().ok()?),
+            None => (authority, default_port),
+        },
+    };
+    Some((host.to_string(), port, secure))
 }
 
 fn classify(e: tungstenite::Error) -> ConnectError {
@@ -488,11 +514,14 @@ async fn write_loop(mut sink: SplitSink<Ws, Message>, mut rx: mpsc::Receiver<Mes
 #[cfg(test)]
 mod tests {
     #[test]
-    fn authority_defaults_the_port() {
-        assert_eq!(super::authority("ws://h/realtime/v1/websocket?x=1").as_deref(), Some("h:80"));
-        assert_eq!(super::authority("ws://127.0.0.1:5/p").as_deref(), Some("127.0.0.1:5"));
-        assert_eq!(super::authority("ws://[::1]:7/p").as_deref(), Some("[::1]:7"));
-        assert_eq!(super::authority("ws://[::1]/p").as_deref(), Some("[::1]:80"));
-        assert_eq!(super::authority("wss://h/p"), None);
+    fn endpoint_parts_default_the_port_by_scheme() {
+        let p = super::endpoint_parts;
+        assert_eq!(p("ws://h/realtime/v1/websocket?x=1"), Some(("h".into(), 80, false)));
+        assert_eq!(p("ws://127.0.0.1:5/p"), Some(("127.0.0.1".into(), 5, false)));
+        assert_eq!(p("wss://x.supabase.co/realtime/v1/websocket"), Some(("x.supabase.co".into(), 443, true)));
+        assert_eq!(p("wss://[::1]:7/p"), Some(("::1".into(), 7, true)));
+        assert_eq!(p("ws://[::1]/p"), Some(("::1".into(), 80, false)));
+        assert_eq!(p("http://h/p"), None);
+        assert_eq!(p("ws://h:notaport/p"), None);
     }
 }

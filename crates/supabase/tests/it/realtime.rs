@@ -10,3 +10,4 @@ mod backoff;
 mod basics;
 mod faults;
 mod presence;
+mod tls;
