@@ -86,12 +86,16 @@ fn render(
         })
         .unwrap_or_else(|| "unknown".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
     let pass = |ok: bool| if ok { "met" } else { "**not met**" };
     let mut s = String::new();
     let _ = writeln!(s, "## Realtime client (`ruwad-client-bench`{})\n", if args.quick { " --quick" } else { "" });
     let _ = writeln!(
         s,
-        "Run on {} ({cpu}, {cores} cores), release build.\n",
+        "Run on {} ({cpu}, {cores} cores, load average {load} when the run ended), release build.\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
     let _ = writeln!(s, "| measurement | figure | target |");
