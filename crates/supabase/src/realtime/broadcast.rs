@@ -6,6 +6,9 @@
 //! `event` fires when the broadcast's event equals it case-insensitively, or for `*` — as
 //! realtime-js matches. Sending (kind 3 on 2.0.0, text on 1.0.0; `ack` awaited when the channel
 //! asked for it) is in the channel and serializer modules.
+//!
+//! Failure modes: a text broadcast without a string `event` is dropped; a listener that does
+//! not keep up loses broadcasts (counted), it never slows the others.
 
 use bytes::Bytes;
 use serde_json::{Map, Value};

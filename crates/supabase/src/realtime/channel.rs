@@ -74,8 +74,9 @@ impl SystemMessage {
 /// What happens to a channel.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChannelEvent {
-    /// Joined (again): every (re)join after a reconnect or an error. Realtime does not replay
-    /// what was missed meanwhile: catch up through REST here.
+    /// Joined (again): the first join and every rejoin — after a reconnect, an error, or a new
+    /// postgres_changes filter (the server replaces the channel, so a change can fall between
+    /// the two). Realtime does not replay what was missed meanwhile: catch up through REST here.
     Subscribed,
     /// The connection dropped; the channel rejoins when it is back.
     Disconnected,

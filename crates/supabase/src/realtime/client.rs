@@ -12,6 +12,12 @@
 //! - **channel lifecycle and stream registration**: an unbounded `mpsc`, because a `Drop` cannot
 //!   wait for room. It holds at most one message per channel or stream the caller creates or
 //!   drops, so it is bounded by what the caller holds, and the task drains it first.
+//!
+//! Failure modes: a configuration that cannot work (no API key, an unknown URL scheme, a bad
+//! extra root certificate, no tokio runtime) is a [`ConfigError`] from `connect`; everything
+//! after that is retried or reported on the state, channel and push APIs. When the task has
+//! stopped, pushes fail with `SendError::Closed`, streams end and states read `Stopped` /
+//! `Closed`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,7 +56,8 @@ pub struct RealtimeConfig {
     pub extra_root_certificates: Vec<Vec<u8>>,
     /// Serializer version; 2.0.0 by default, as realtime-js.
     pub vsn: Vsn,
-    /// A heartbeat every interval; no reply within the next interval ends the connection.
+    /// The longest a dead link goes unnoticed: heartbeats go out every half interval and each
+    /// must be answered before the next is due (25 s: a heartbeat every 12.5 s).
     pub heartbeat_interval: Duration,
     /// After `network_back` / `network_lost` on an open connection, a heartbeat is sent at once
     /// and must be answered within this.

@@ -35,9 +35,9 @@
 //! - **Reconnects forever**: exponential backoff with jitter (first retry ≤ 1 s, cap 30 s by
 //!   default), reset after a healthy connection; an immediate attempt on
 //!   [`RealtimeClient::network_back`]. State: [`ConnectionState`].
-//! - **Notices dead links**: a heartbeat every interval (25 s default); no reply by the next
-//!   tick ends the connection, so a half-open (black-holed) link is noticed within one interval
-//!   of its first unanswered heartbeat.
+//! - **Notices dead links**: heartbeats every half interval (25 s interval by default), each to
+//!   be answered before the next is due, so a half-open (black-holed) link is noticed within
+//!   one interval of its last sign of life; `network_back` / `network_lost` probe at once.
 //! - **Rejoins everything**: after a reconnect every channel joins again with a new join_ref,
 //!   postgres_changes ids are re-read from the new join reply, presence is tracked again with
 //!   the last meta, and `ChannelEvent::Subscribed` tells the app to catch up through REST.

@@ -19,12 +19,17 @@
 //! key) waits the cap each time. `network_back` starts an attempt at once with the backoff
 //! reset; `network_lost` slows attempts to the cap (state `Offline`).
 //!
+//! Heartbeats: one every half `heartbeat_interval`, each to be answered before the next is due.
+//! A link that goes silent (half-open, black-holed) is therefore noticed within one interval of
+//! its last sign of life, where realtime-js (one heartbeat per interval, answered within the
+//! next) can take two. `network_back` / `network_lost` on an open socket send a probe that must
+//! be answered within `probe_timeout`.
+//!
 //! Failure modes, each ending the connection and scheduling a reconnect: transport error or
 //! EOF, a close frame from the server (any code: Realtime clients reconnect after every close
-//! they did not ask for), no heartbeat reply within one interval (a half-open link — e.g.
-//! black-holed — is noticed at most two intervals after it went silent: one to the next
-//! heartbeat, one to its deadline), a write error or a stalled writer, a connect timeout. A frame
-//! that does not decode is logged and dropped; the connection stays.
+//! they did not ask for), a heartbeat or probe without a reply in time, a write error or a
+//! stalled writer, a connect timeout, a TLS failure. A frame that does not decode is logged and
+//! dropped; the connection stays.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -332,7 +337,7 @@ impl Task {
             LinkEvent::HeartbeatDue => match self.session.heartbeat() {
                 Heartbeat::Sent => {
                     if let Link::Up(conn) = &mut self.link {
-                        conn.next_heartbeat = now + self.cfg.heartbeat_interval;
+                        conn.next_heartbeat = now + self.cfg.heartbeat_interval / 2;
                     }
                 }
                 Heartbeat::TimedOut => self.link_lost(ConnectError::HeartbeatTimeout),
@@ -351,7 +356,7 @@ impl Task {
             stream,
             writer,
             writer_task: Some(writer_task),
-            next_heartbeat: now + self.cfg.heartbeat_interval,
+            next_heartbeat: now + self.cfg.heartbeat_interval / 2,
         });
         tracing::info!(attempt = self.failures.max(1), "realtime: connected");
         self.publish(ConnectionState::Connected);

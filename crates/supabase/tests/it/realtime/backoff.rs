@@ -160,3 +160,24 @@ async fn a_join_rate_limit_is_typed_and_its_socket_closes_do_not_reset_the_backo
         "each reconnect after a rate-limited connection keeps counting up: {got:?}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_api_key_is_retried_at_the_cap_not_on_the_fast_schedule() {
+    let be = Backend::start().await;
+    let mut cfg = be.config(None, None);
+    cfg.api_key = "not-a-jwt".into();
+    let client = RealtimeClient::connect(cfg).expect("client");
+    let s = state_matching(&client, |s| matches!(s, ConnectionState::Connecting { retry_at: Some(_), .. })).await;
+    let ConnectionState::Connecting {
+        retry_at: Some(at),
+        last_error: Some(ConnectError::Refused { status, message }),
+        ..
+    } = s
+    else {
+        panic!("the refusal is reported: {s:?}")
+    };
+    assert_eq!(status, 401);
+    assert!(message.contains("JWT"), "the server's reason: {message}");
+    let wait = at - Instant::now();
+    assert!(wait > Duration::from_millis(800), "the cap (1 s here), not the first step (0.1 s): {wait:?}");
+}

@@ -185,9 +185,13 @@ impl Backend {
     }
 }
 
-/// Timings for tests: heartbeats every 400 ms, retries from 100 ms up to 1 s, 2 s timeouts.
+/// The tests' heartbeat interval: a dead link is noticed within it.
+pub const HEARTBEAT: Duration = Duration::from_millis(600);
+
+/// Timings for tests: dead links noticed within 600 ms, retries from 100 ms up to 1 s, 2 s
+/// timeouts.
 pub fn fast(mut c: RealtimeConfig) -> RealtimeConfig {
-    c.heartbeat_interval = Duration::from_millis(400);
+    c.heartbeat_interval = HEARTBEAT;
     c.probe_timeout = Duration::from_millis(400);
     c.connect_timeout = Duration::from_secs(2);
     c.push_timeout = Duration::from_secs(3);
