@@ -1,6 +1,6 @@
 //! Channels: the refcounted handle callers hold, its configuration, its events and its
 //! subscription streams. The channel's protocol state lives in the socket task
-//! ([`super::session`]); a [`Channel`] only sends it registrations and pushes.
+//! (`session`); a [`Channel`] only sends it registrations and pushes.
 //!
 //! - **Refcounted**: `RealtimeClient::channel` returns the existing channel when one with that
 //!   topic is alive (its configuration wins; the later one is ignored, as realtime-js does).

@@ -501,6 +501,11 @@ impl Session {
         Heartbeat::Sent
     }
 
+    /// A heartbeat awaits its reply.
+    pub fn heartbeat_outstanding(&self) -> bool {
+        self.heartbeat.is_some()
+    }
+
     /// Drops awaited replies nobody waits for any more.
     fn prune(&mut self) {
         self.pending.retain(|_, p| match p {
@@ -1082,7 +1087,8 @@ fn reason_of(response: &Value) -> String {
     }
 }
 
-/// Drives a [`Session`] without a socket, for the decode + dispatch benchmark.
+/// Drives the session (the socket task's protocol state) without a socket, for the decode +
+/// dispatch benchmark. Not a stable API.
 pub mod bench_support {
     use super::*;
 

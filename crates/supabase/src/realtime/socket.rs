@@ -310,10 +310,12 @@ impl Task {
             }
             Link::Opening(_) => self.publish(self.waiting_state(None)),
             Link::Up(conn) => {
-                // The OS says something changed: make sure this socket still works.
-                if self.session.heartbeat() == Heartbeat::Sent {
-                    conn.next_heartbeat = conn.next_heartbeat.min(Instant::now() + self.cfg.probe_timeout);
+                // The OS says something changed: make sure this socket still works. A heartbeat
+                // already awaiting its reply serves as the probe; otherwise one goes out now.
+                if !self.session.heartbeat_outstanding() {
+                    self.session.heartbeat();
                 }
+                conn.next_heartbeat = conn.next_heartbeat.min(Instant::now() + self.cfg.probe_timeout);
             }
         }
     }
