@@ -384,6 +384,11 @@ impl Engine {
         Ok(())
     }
 
+    /// The auth client (for the realtime client's tokens: [`Auth::sessions`]).
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
     /// The signed-in user whose database is open.
     pub fn user_id(&self) -> Option<Uuid> {
         self.account().ok().map(|a| a.me)
@@ -411,8 +416,16 @@ impl Engine {
     /// up.
     pub fn network_back(&self) {
         if let Ok(a) = self.account() {
-            a.signals.network_back.notify_one();
+            a.signals.set_online();
             a.sync_wanted.notify_one();
+        }
+    }
+
+    /// The OS says there is no network: nothing is attempted (status [`ConnectionState::Offline`])
+    /// until [`Engine::network_back`]; changes are queued and keep folding meanwhile.
+    pub fn network_down(&self) {
+        if let Ok(a) = self.account() {
+            a.signals.set_offline();
         }
     }
 

@@ -23,6 +23,7 @@
 //! round in progress finishes (requests time out after 30 s), so claims are always settled.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,13 +60,27 @@ impl Default for SenderOptions {
     }
 }
 
-/// What wakes the sender.
+/// What wakes (or holds) the sender.
 #[derive(Debug, Default)]
 pub struct Signals {
     /// New entries were queued (or a failed one was retried).
     pub work: Notify,
     /// The network is back (OS signal, a realtime reconnect): retry now, reset the backoff.
     pub network_back: Notify,
+    /// The OS says there is no network: attempt nothing until `network_back`. Changes made
+    /// meanwhile stay unclaimed, so they keep folding into each other.
+    pub offline: AtomicBool,
+}
+
+impl Signals {
+    pub fn set_offline(&self) {
+        self.offline.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set_online(&self) {
+        self.offline.store(false, Ordering::SeqCst);
+        self.network_back.notify_one();
+    }
 }
 
 /// Everything the task needs.
@@ -115,6 +130,14 @@ impl Sender {
         loop {
             if cancel.is_cancelled() {
                 return;
+            }
+            if self.signals.offline.load(Ordering::SeqCst) {
+                self.set_state(ConnectionState::Offline);
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = self.signals.network_back.notified() => {}
+                }
+                continue;
             }
             let Some(token) = self.auth.access_token().await else {
                 self.set_state(ConnectionState::Offline);

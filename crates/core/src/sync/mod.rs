@@ -113,6 +113,9 @@ pub struct Mirror {
     pub options: SyncOptions,
 }
 
+/// The cursor of a stream whose whole history the cache holds.
+const EPOCH: &str = "1970-01-01T00:00:00.000000+00:00";
+
 fn messages_stream(room: Uuid) -> String {
     format!("messages:{room}")
 }
@@ -219,7 +222,8 @@ impl Mirror {
                     .execute()
                     .await?;
                 let complete = (rows.len() as u32) < limit;
-                let newest = rows.first().map(|r| r.created_at.clone());
+                // An empty room's history is complete: later catch-ups read it from the start.
+                let newest = rows.first().map(|r| r.created_at.clone()).or_else(|| complete.then(|| EPOCH.to_string()));
                 self.store_messages(room, rows, newest.clone(), complete).await?;
                 if let Some(newest) = newest {
                     let e = edits.clone();

@@ -1,0 +1,227 @@
+//! The outbound queue against the real backend: outages, restarts, permanent refusals.
+
+use std::time::Duration;
+
+use ruwad_core::model::SendState;
+use ruwad_core::queue::sender::SenderOptions;
+use ruwad_core::queue::ClaimLimits;
+use ruwad_core::ConnectionState;
+use uuid::Uuid;
+
+use crate::common::{engine_at, eventually, fast_sender, Backend, User};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_send_survives_an_app_restart_and_is_delivered_once_in_order() {
+    let mut backend = Backend::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let user = User::sign_up_at(&backend, "layla", dir.path()).await;
+    let room = user.create_room(&backend, "general", &[]).await;
+    user.engine.sync_now().await.expect("first sync");
+
+    backend.stop().await;
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(user.engine.send_message(room, &format!("offline {i}")).await.expect("queued while offline"));
+    }
+    let page = user.engine.messages(room, 50).await.expect("cache");
+    assert_eq!(page.messages.len(), 20);
+    assert!(page.messages.iter().all(|m| m.state == SendState::Pending && m.created_at.is_none()));
+    eventually(WAIT, "the engine notices the outage", || async {
+        matches!(user.engine.connection(), ConnectionState::Connecting { .. }).then_some(())
+    })
+    .await;
+    // The app quits while offline.
+    user.engine.shutdown().await;
+    drop(user);
+
+    // A new process state on the same data dir: the session and the queue come back.
+    let engine = engine_at(&backend.url, &backend.anon_key, dir.path(), fast_sender()).await;
+    let page = engine.messages(room, 50).await.expect("cache after restart");
+    assert_eq!(page.messages.iter().map(|m| m.id).collect::<Vec<_>>(), sent, "the local echoes survived, in order");
+    assert_eq!(engine.queue_counts().await.expect("counts").queued, 20);
+
+    backend.resume().await;
+    engine.network_back();
+    let on_server = eventually(WAIT, "all 20 on the server", || async {
+        let m = backend.messages(room).await;
+        (m.len() >= 20).then_some(m)
+    })
+    .await;
+    assert_eq!(on_server.len(), 20, "delivered exactly once");
+    assert_eq!(on_server.iter().map(|m| m.id).collect::<Vec<_>>(), sent, "in the order they were written");
+    assert!(on_server.iter().enumerate().all(|(i, m)| m.content == format!("offline {i}")));
+    eventually(WAIT, "local echoes become sent", || async {
+        let page = engine.messages(room, 50).await.ok()?;
+        page.messages.iter().all(|m| m.state == SendState::Sent && m.created_at.is_some()).then_some(())
+    })
+    .await;
+    assert_eq!(engine.queue_counts().await.expect("counts").queued, 0);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restart_while_draining_loses_and_duplicates_nothing() {
+    let mut backend = Backend::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let user = User::sign_up_at(&backend, "omar", dir.path()).await;
+    let room = user.create_room(&backend, "busy", &[]).await;
+    user.engine.shutdown().await;
+    // Small batches so the drain takes many requests and the restart lands in the middle.
+    let slow = SenderOptions { limits: ClaimLimits { streams: 8, rows: 5, bytes: 1 << 20 }, ..fast_sender() };
+    let engine = engine_at(&backend.url, &backend.anon_key, dir.path(), slow).await;
+    backend.stop().await;
+    const N: usize = 400;
+    let mut sent = Vec::with_capacity(N);
+    for i in 0..N {
+        sent.push(engine.send_message(room, &format!("m{i}")).await.expect("queue"));
+    }
+    backend.resume().await;
+    engine.network_back();
+    let seen = eventually(WAIT, "the drain is under way", || async {
+        backend.message_count(room).await.filter(|n| *n >= 20).map(|n| n as usize)
+    })
+    .await;
+    backend.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    backend.resume().await;
+    let on_server = eventually(WAIT, "everything delivered after the restart", || async {
+        let m = backend.messages(room).await;
+        (m.len() >= N).then_some(m)
+    })
+    .await;
+    assert!(seen < N, "the restart happened mid-drain ({seen} of {N} delivered before it)");
+    assert_eq!(on_server.len(), N, "no duplicates");
+    assert_eq!(on_server.iter().map(|m| m.id).collect::<Vec<_>>(), sent, "in order");
+    eventually(WAIT, "the queue empties", || async { (engine.queue_counts().await.ok()?.queued == 0).then_some(()) })
+        .await;
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_refusal_wedges_only_that_entry_and_can_be_retried_or_discarded() {
+    let backend = Backend::start().await;
+    let user = User::sign_up(&backend, "sara").await;
+    let kicked = user.create_room(&backend, "kicked from", &[]).await;
+    let fine = user.create_room(&backend, "still here", &[]).await;
+    user.engine.sync_now().await.expect("sync");
+    // Removed from the room behind the app's back: the cache still thinks she is a member.
+    backend.remove_member(kicked, user.id).await;
+
+    let refused = user.engine.send_message(kicked, "into the void").await.expect("queued");
+    let behind = user.engine.send_message(kicked, "waits behind it").await.expect("queued");
+    let delivered = user.engine.send_message(fine, "goes through").await.expect("queued");
+
+    eventually(WAIT, "the other room drains", || async {
+        backend.messages(fine).await.iter().any(|m| m.id == delivered).then_some(())
+    })
+    .await;
+    let outbox = eventually(WAIT, "the refused entry is marked failed", || async {
+        let o = user.engine.outbox().await.ok()?;
+        o.iter().any(|e| e.failed).then_some(o)
+    })
+    .await;
+    assert_eq!(outbox.len(), 2, "the failed entry and the one behind it are kept: {outbox:?}");
+    let failed = &outbox[0];
+    assert_eq!(failed.target, refused.to_string());
+    let error = failed.error.as_ref().expect("reason kept");
+    assert_eq!(error.code.as_deref(), Some("42501"), "row-level security refused it: {error:?}");
+    assert!(!outbox[1].failed, "the next one is not tried: it waits behind the failed one");
+    let m = user.engine.message(refused).await.expect("read").expect("echo kept");
+    assert_eq!(m.state, SendState::Failed);
+    assert_eq!(user.engine.message(behind).await.expect("read").expect("echo").state, SendState::Pending);
+    assert!(backend.messages(kicked).await.is_empty(), "nothing reached the room");
+
+    // Back in the room, a retry delivers both, in order.
+    backend.add_member(kicked, user.id).await;
+    user.engine.retry(failed.seq).await.expect("retry");
+    let on_server = eventually(WAIT, "both delivered after the retry", || async {
+        let m = backend.messages(kicked).await;
+        (m.len() == 2).then_some(m)
+    })
+    .await;
+    assert_eq!(on_server.iter().map(|m| m.id).collect::<Vec<_>>(), vec![refused, behind]);
+
+    // Refused again, then discarded: the echo goes, nothing is sent.
+    backend.remove_member(kicked, user.id).await;
+    let doomed = user.engine.send_message(kicked, "discard me").await.expect("queued");
+    let seq = eventually(WAIT, "refused", || async {
+        user.engine.outbox().await.ok()?.into_iter().find(|e| e.failed).map(|e| e.seq)
+    })
+    .await;
+    user.engine.discard(seq).await.expect("discard");
+    assert!(user.engine.message(doomed).await.expect("read").is_none(), "the local echo is rolled back");
+    let counts = user.engine.queue_counts().await.expect("counts");
+    assert_eq!((counts.queued, counts.failed), (0, 0));
+    user.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_deletes_and_reactions_on_unsent_messages_fold_before_they_reach_the_server() {
+    let mut backend = Backend::start().await;
+    let user = User::sign_up(&backend, "fold").await;
+    let room = user.create_room(&backend, "drafts", &[]).await;
+    user.engine.sync_now().await.expect("sync");
+    // The OS reports the network gone: nothing is attempted, so nothing is claimed and every
+    // change below still folds.
+    user.engine.network_down();
+    backend.stop().await;
+
+    let edited = user.engine.send_message(room, "tpyo").await.expect("send");
+    user.engine.edit_message(edited, "typo").await.expect("edit unsent");
+    user.engine.edit_message(edited, "typo fixed").await.expect("edit unsent again");
+    let gone = user.engine.send_message(room, "never mind").await.expect("send");
+    user.engine.react(gone, "👀").await.expect("react to unsent");
+    user.engine.delete_message(gone).await.expect("delete unsent");
+    let liked = user.engine.send_message(room, "like me").await.expect("send");
+    user.engine.react(liked, "👍").await.expect("react to unsent");
+    user.engine.react(liked, "🎉").await.expect("react");
+    user.engine.unreact(liked, "🎉").await.expect("unreact before sending");
+
+    let outbox = user.engine.outbox().await.expect("outbox");
+    assert_eq!(
+        outbox.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["send_message", "send_message", "react"],
+        "two inserts and one reaction left after folding"
+    );
+
+    backend.resume().await;
+    user.engine.network_back();
+    eventually(WAIT, "the queue drains", || async {
+        let c = user.engine.queue_counts().await.ok()?;
+        (c.queued == 0 && c.failed == 0).then_some(())
+    })
+    .await;
+    let on_server = backend.messages(room).await;
+    assert_eq!(
+        on_server.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![edited, liked],
+        "the deleted one never existed"
+    );
+    assert_eq!(on_server[0].content, "typo fixed");
+    assert_eq!(on_server[0].edited_at, None, "the server saw one insert with the final text, not an edit");
+    #[derive(serde::Deserialize, Debug)]
+    struct R {
+        message_id: Uuid,
+        emoji: String,
+    }
+    let reactions: Vec<R> =
+        backend.admin().from("message_reactions").select("message_id,emoji").execute().await.expect("reactions");
+    assert_eq!(reactions.len(), 1, "{reactions:?}");
+    assert_eq!((reactions[0].message_id, reactions[0].emoji.as_str()), (liked, "👍"));
+    let m = user.engine.message(liked).await.expect("read").expect("cached");
+    assert!(m.reactions.iter().all(|r| !r.pending), "reaction confirmed");
+
+    // Edit and delete of sent messages go as updates.
+    user.engine.edit_message(edited, "final").await.expect("edit sent");
+    user.engine.delete_message(liked).await.expect("delete sent");
+    let on_server = eventually(WAIT, "edit and delete applied", || async {
+        let m = backend.messages(room).await;
+        (m[0].content == "final" && m[1].deleted_at.is_some()).then_some(m)
+    })
+    .await;
+    assert!(on_server[0].edited_at.is_some());
+    assert_eq!(on_server[1].content, "", "a deleted message keeps no text on the server");
+    user.engine.shutdown().await;
+}
