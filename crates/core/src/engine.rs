@@ -309,7 +309,8 @@ impl Engine {
         tasks.push(tokio::spawn(catch_up_task(
             sync.clone(),
             Arc::clone(&sync_wanted),
-            self.inner.connection.subscribe(),
+            Arc::clone(&signals),
+            self.inner.connection.clone(),
             cancel.clone(),
         )));
         let account = Arc::new(Account {
@@ -625,22 +626,26 @@ impl Engine {
 }
 
 /// The catch-up task of an account: runs a catch-up when asked ([`Account::sync_wanted`]) and
-/// whenever the sender gets through after failing; retries a failed catch-up with backoff.
+/// whenever the sender gets through after failing; retries a failed catch-up with backoff. A
+/// catch-up that gets through also shows the connection as online (the sender may have had
+/// nothing to send).
 async fn catch_up_task(
     sync: Mirror,
     wanted: Arc<Notify>,
-    mut connection: watch::Receiver<ConnectionState>,
+    signals: Arc<Signals>,
+    connection: watch::Sender<ConnectionState>,
     cancel: CancellationToken,
 ) {
+    let mut states = connection.subscribe();
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    let mut last = *connection.borrow_and_update();
+    let mut last = *states.borrow_and_update();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = wanted.notified() => {}
-            changed = connection.changed() => {
+            changed = states.changed() => {
                 if changed.is_err() { return }
-                let now = *connection.borrow_and_update();
+                let now = *states.borrow_and_update();
                 let reconnected = now == ConnectionState::Online && last != ConnectionState::Online;
                 last = now;
                 if !reconnected { continue }
@@ -650,6 +655,17 @@ async fn catch_up_task(
             match sync.catch_up().await {
                 Ok(()) => {
                     backoff.reset();
+                    if !signals.offline.load(std::sync::atomic::Ordering::SeqCst) {
+                        connection.send_if_modified(|s| {
+                            let was_offline = *s == ConnectionState::Offline;
+                            if was_offline {
+                                *s = ConnectionState::Online;
+                            }
+                            was_offline
+                        });
+                        // Our own change is not a reconnect to catch up after.
+                        last = *states.borrow_and_update();
+                    }
                     break;
                 }
                 Err(SyncError::NotSignedIn) => break,
