@@ -32,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ruwad_supabase::auth::{Auth, AuthError, AuthEvent, AuthOptions, SecretStore, SignUp};
+use ruwad_supabase::error::Retry;
 use ruwad_supabase::rest::{Rest, RestError};
 use ruwad_supabase::Project;
 use serde::Serialize;
@@ -651,6 +652,7 @@ async fn catch_up_task(
                 if !reconnected { continue }
             }
         }
+        let mut refreshed = false;
         loop {
             match sync.catch_up().await {
                 Ok(()) => {
@@ -669,8 +671,19 @@ async fn catch_up_task(
                     break;
                 }
                 Err(SyncError::NotSignedIn) => break,
+                // A refused token: refresh once, then try again at once (never in a loop).
+                Err(SyncError::Rest(e)) if e.retry() == Retry::Unauthorized && !refreshed => {
+                    refreshed = true;
+                    if let Err(e) = sync.auth.refresh().await {
+                        tracing::info!(error = %e, "cannot refresh the refused session");
+                        if !e.is_transient() {
+                            break;
+                        }
+                    }
+                }
                 Err(e) => {
-                    let delay = backoff.fail(None);
+                    refreshed = false;
+                    let delay = backoff.fail(e.retry_after());
                     tracing::debug!(error = %e, ?delay, "catch-up failed; retrying");
                     tokio::select! {
                         _ = cancel.cancelled() => return,

@@ -438,7 +438,8 @@ pub fn enqueue(conn: &Connection, inflight: &HashSet<i64>, me: Uuid, action: Act
                 &entry::NewEntry {
                     stream: ACTIVITY_STREAM.into(),
                     kind: Kind::RecordActivity,
-                    target: ACTIVITY_STREAM.into(),
+                    // No local row: a target of its own, so a discard takes this entry alone.
+                    target: format!("{ACTIVITY_STREAM}:{}", Uuid::now_v7()),
                     request: Request::Insert {
                         table: "user_activities".into(),
                         row: obj([("user_id", json!(me)), ("kind", json!(kind)), ("ref_id", json!(ref_id))]),

@@ -57,6 +57,16 @@ pub enum SyncError {
     Row { table: String, message: String },
 }
 
+impl SyncError {
+    /// The server's `Retry-After`, for a transient REST failure that carried one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SyncError::Rest(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
     /// How far before the cursor catch-up reads again (server-stamped times).

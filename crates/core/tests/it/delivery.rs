@@ -225,3 +225,45 @@ async fn edits_deletes_and_reactions_on_unsent_messages_fold_before_they_reach_t
     assert_eq!(on_server[1].content, "", "a deleted message keeps no text on the server");
     user.engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_access_token_is_refreshed_once_and_sending_goes_on() {
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let user = User::sign_up_at(&backend, "stale", dir.path()).await;
+    let room = user.create_room(&backend, "tokens", &[]).await;
+    user.engine.sync_now().await.expect("sync");
+    user.engine.shutdown().await;
+    drop(user);
+    // The stored access token no longer verifies (as after a revocation or a key rotation),
+    // while the app still believes it valid for an hour.
+    let path = dir.path().join("session.json");
+    let mut session: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("session file")).expect("json");
+    let token = session["access_token"].as_str().expect("token").to_string();
+    let (signed, signature) = token.rsplit_once('.').expect("a JWT");
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    let bad = format!("{signed}.{flipped}{}", &signature[1..]);
+    session["access_token"] = serde_json::Value::String(bad.clone());
+    std::fs::write(&path, session.to_string()).expect("write session");
+    let project = ruwad_supabase::Project::new(&backend.url, &backend.anon_key).expect("project");
+    let refused = ruwad_supabase::rest::Rest::with_bearer(project, bad.clone())
+        .from("chat_messages")
+        .select("id")
+        .execute::<serde_json::Value>()
+        .await
+        .expect_err("the server refuses the tampered token");
+    assert_eq!(refused.retry(), ruwad_supabase::error::Retry::Unauthorized, "{refused}");
+
+    let engine = engine_at(&backend.url, &backend.anon_key, dir.path(), fast_sender()).await;
+    let id = engine.send_message(room, "sent after a refresh").await.expect("queue");
+    eventually(WAIT, "delivered with a refreshed token", || async {
+        backend.messages(room).await.iter().any(|m| m.id == id).then_some(())
+    })
+    .await;
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("session file")).expect("json");
+    assert_ne!(stored["access_token"].as_str(), Some(bad.as_str()), "the refreshed session was saved");
+    assert_eq!(engine.queue_counts().await.expect("counts").failed, 0, "a refused token never fails an entry");
+    engine.shutdown().await;
+}
