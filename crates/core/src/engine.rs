@@ -570,6 +570,20 @@ impl Engine {
         Ok(id)
     }
 
+    /// The user's notification preferences.
+    pub async fn notification_prefs(&self) -> Result<crate::notify::Prefs, EngineError> {
+        Ok(self.account()?.store.read(crate::notify::prefs).await?)
+    }
+
+    pub async fn set_notification_prefs(&self, prefs: crate::notify::Prefs) -> Result<(), EngineError> {
+        Ok(self.account()?.store.write(move |tx, _| crate::notify::set_prefs(tx, &prefs)).await?)
+    }
+
+    /// Mutes (or unmutes) the notifications about one challenge.
+    pub async fn mute_challenge(&self, challenge: Uuid, muted: bool) -> Result<(), EngineError> {
+        Ok(self.account()?.store.write(move |tx, _| crate::notify::mute_challenge(tx, challenge, muted)).await?)
+    }
+
     // ---- analytics -----------------------------------------------------------------------
 
     /// `get_live_metrics()` from the server; the last known figures are kept in the cache.

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::model::{LiveMetrics, QueueCounts};
+use crate::notify::Notice;
 
 /// How long changes are gathered before they are emitted (one display frame).
 pub const FRAME: Duration = Duration::from_millis(16);
@@ -78,6 +79,10 @@ pub enum Event {
     Analytics {
         metrics: Option<LiveMetrics>,
     },
+    /// Changes worth a notification (already filtered by the preferences and grouped).
+    Notify {
+        notices: Vec<Notice>,
+    },
 }
 
 /// What one operation changed, by id.
@@ -91,6 +96,7 @@ pub struct Changes {
     pub outbox: bool,
     pub activity: bool,
     pub metrics: Option<LiveMetrics>,
+    pub notices: Vec<Notice>,
 }
 
 impl Changes {
@@ -121,6 +127,7 @@ impl Changes {
         if other.metrics.is_some() {
             self.metrics = other.metrics;
         }
+        self.notices.extend(other.notices);
     }
 
     /// The events for these changes (`counts`: the outbox counts at emission time).
@@ -143,6 +150,9 @@ impl Changes {
         }
         if self.activity || self.metrics.is_some() {
             out.push(Event::Analytics { metrics: self.metrics });
+        }
+        if !self.notices.is_empty() {
+            out.push(Event::Notify { notices: crate::notify::group(self.notices) });
         }
         out
     }

@@ -10,6 +10,7 @@
 //! - [`sync`]: catch-up per stream from cursors with an overlap window; the entry point for
 //!   Realtime's row changes;
 //! - [`events`]: the typed event stream and how bursts are coalesced;
+//! - [`notify`]: which changes deserve a notification (preferences, mutes, grouping);
 //! - [`model`]: the shapes handed to the shell;
 //! - [`time`]: the server's timestamp form.
 //!
@@ -20,6 +21,7 @@
 pub mod engine;
 pub mod events;
 pub mod model;
+pub mod notify;
 pub mod queue;
 pub mod store;
 pub mod sync;

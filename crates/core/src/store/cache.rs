@@ -299,7 +299,34 @@ pub fn replace_reactions(
     Ok(changed.into_iter().collect())
 }
 
-pub fn put_challenge(conn: &Connection, c: &ChallengeRow) -> Result<bool, StoreError> {
+/// What merging a row did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merged {
+    Unchanged,
+    /// The cache did not hold the row.
+    Inserted,
+    /// A newer copy replaced the cached one, whose status was `old_status`.
+    Updated {
+        old_status: String,
+    },
+}
+
+impl Merged {
+    pub fn changed(&self) -> bool {
+        *self != Merged::Unchanged
+    }
+}
+
+fn old_status(conn: &Connection, table: &str, id: Uuid) -> Result<Option<String>, StoreError> {
+    let sql = match table {
+        "challenges" => "SELECT status FROM challenges WHERE id = ?1",
+        _ => "SELECT status FROM submissions WHERE id = ?1",
+    };
+    Ok(conn.prepare_cached(sql)?.query_row([id.to_string()], |r| r.get(0)).optional()?)
+}
+
+pub fn put_challenge(conn: &Connection, c: &ChallengeRow) -> Result<Merged, StoreError> {
+    let old = old_status(conn, "challenges", c.id)?;
     let n = conn
         .prepare_cached(
             "INSERT INTO challenges (id, title, description, status, deadline, created_by, created_at, updated_at)
@@ -318,10 +345,15 @@ pub fn put_challenge(conn: &Connection, c: &ChallengeRow) -> Result<bool, StoreE
             ts(&c.created_at),
             ts(&c.updated_at)
         ])?;
-    Ok(n > 0)
+    Ok(match (n, old) {
+        (0, _) => Merged::Unchanged,
+        (_, None) => Merged::Inserted,
+        (_, Some(old_status)) => Merged::Updated { old_status },
+    })
 }
 
-pub fn merge_submission(conn: &Connection, s: &SubmissionRow) -> Result<bool, StoreError> {
+pub fn merge_submission(conn: &Connection, s: &SubmissionRow) -> Result<Merged, StoreError> {
+    let old = old_status(conn, "submissions", s.id)?;
     let n = conn
         .prepare_cached(
             "INSERT INTO submissions (id, challenge_id, user_id, title, content, status, created_at, updated_at, local_at)
@@ -341,7 +373,11 @@ pub fn merge_submission(conn: &Connection, s: &SubmissionRow) -> Result<bool, St
             ts(&s.updated_at),
             crate::time::now()
         ])?;
-    Ok(n > 0)
+    Ok(match (n, old) {
+        (0, _) => Merged::Unchanged,
+        (_, None) => Merged::Inserted,
+        (_, Some(old_status)) => Merged::Updated { old_status },
+    })
 }
 
 pub fn put_activity(conn: &Connection, a: &ActivityRow) -> Result<bool, StoreError> {

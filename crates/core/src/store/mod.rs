@@ -241,6 +241,13 @@ impl Store {
     }
 }
 
+/// Migrates a bare connection (unit tests of modules that work on a connection).
+#[cfg(test)]
+pub(crate) fn migrate_for_tests(conn: &mut Connection) {
+    conn.execute_batch("PRAGMA foreign_keys=ON;").expect("pragma");
+    migrations::migrate(conn).expect("migrate");
+}
+
 fn open_connection(path: &Path, options: &StoreOptions) -> Result<Connection, StoreError> {
     let open_err = |source| StoreError::Open { path: path.to_path_buf(), source };
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;

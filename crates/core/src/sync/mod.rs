@@ -40,6 +40,7 @@ use uuid::Uuid;
 
 use crate::events::{Changes, Sink};
 use crate::model::MessagePage;
+use crate::notify;
 use crate::store::cache::{
     self, ActivityRow, Anchor, ChallengeRow, MemberRow, MessageRow, ProfileRow, ReactionRow, RoomRow, SubmissionRow,
 };
@@ -377,10 +378,12 @@ impl Mirror {
     }
 
     async fn catch_up_challenges(&self, rest: &Rest) -> Result<(), SyncError> {
-        self.by_updated_at(rest, "challenges", |tx, rows: &[ChallengeRow], changes| {
+        self.by_updated_at(rest, "challenges", |tx, rows: &[ChallengeRow], changes, me, news| {
             for r in rows {
-                if cache::put_challenge(tx, r)? {
+                let merged = cache::put_challenge(tx, r)?;
+                if merged.changed() {
                     changes.challenges.insert(r.id);
+                    changes.notices.extend(notify::for_challenge(tx, me, news, &merged, r)?);
                 }
             }
             Ok(rows.last().map(|r| (r.updated_at.clone(), r.id)))
@@ -389,10 +392,12 @@ impl Mirror {
     }
 
     async fn catch_up_submissions(&self, rest: &Rest) -> Result<(), SyncError> {
-        self.by_updated_at(rest, "challenge_submissions", |tx, rows: &[SubmissionRow], changes| {
+        self.by_updated_at(rest, "challenge_submissions", |tx, rows: &[SubmissionRow], changes, me, news| {
             for r in rows {
-                if cache::merge_submission(tx, r)? {
+                let merged = cache::merge_submission(tx, r)?;
+                if merged.changed() {
                     changes.submission(r.challenge_id, r.id);
+                    changes.notices.extend(notify::for_submission(tx, me, news, &merged, r)?);
                 }
             }
             Ok(rows.last().map(|r| (r.updated_at.clone(), r.id)))
@@ -404,7 +409,7 @@ impl Mirror {
     async fn by_updated_at<R, F>(&self, rest: &Rest, table: &'static str, apply: F) -> Result<(), SyncError>
     where
         R: for<'de> Deserialize<'de> + Send + 'static,
-        F: Fn(&rusqlite::Transaction<'_>, &[R], &mut Changes) -> Result<Option<(String, Uuid)>, StoreError>
+        F: Fn(&rusqlite::Transaction<'_>, &[R], &mut Changes, Uuid, bool) -> Result<Option<(String, Uuid)>, StoreError>
             + Send
             + Sync
             + Copy
@@ -415,6 +420,9 @@ impl Mirror {
             let s = stream.clone();
             self.store.read(move |c| cache::cursor(c, &s)).await?
         };
+        // Rows found by a stream's first catch-up are what exists, not news.
+        let news = cursor.is_some();
+        let me = self.me;
         let mut since = cursor.map(|c| crate::time::minus(&c, self.options.overlap));
         let mut after: Option<Uuid> = None;
         loop {
@@ -438,9 +446,12 @@ impl Mirror {
                 .store
                 .write(move |tx, _| {
                     let mut changes = Changes::default();
-                    let last = apply(tx, &rows, &mut changes)?;
-                    if let Some((at, _)) = &last {
-                        cache::advance_cursor(tx, &s, at)?;
+                    let last = apply(tx, &rows, &mut changes, me, news)?;
+                    match &last {
+                        Some((at, _)) => cache::advance_cursor(tx, &s, at)?,
+                        // An empty table: later rows are news, read from the start.
+                        None if !news => cache::advance_cursor(tx, &s, EPOCH)?,
+                        None => {}
                     }
                     Ok((changes, last))
                 })
@@ -531,7 +542,8 @@ impl Mirror {
 
     /// Applies a row change pushed by the server (Realtime). Unknown tables are ignored.
     pub async fn apply_remote(&self, change: RemoteChange) -> Result<(), SyncError> {
-        let changes = self.store.write(move |tx, _| apply_change(tx, &change)).await?;
+        let me = self.me;
+        let changes = self.store.write(move |tx, _| apply_change(tx, me, &change)).await?;
         self.sink.send(changes);
         Ok(())
     }
@@ -546,7 +558,7 @@ fn row<T: for<'de> Deserialize<'de>>(table: &str, v: &Option<Value>) -> Result<O
     }
 }
 
-fn apply_change(tx: &rusqlite::Transaction<'_>, c: &RemoteChange) -> Result<Changes, StoreError> {
+fn apply_change(tx: &rusqlite::Transaction<'_>, me: Uuid, c: &RemoteChange) -> Result<Changes, StoreError> {
     let mut changes = Changes::default();
     let t = c.table.as_str();
     match (t, c.kind) {
@@ -597,15 +609,19 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, c: &RemoteChange) -> Result<Chan
         }
         ("challenges", RemoteKind::Insert | RemoteKind::Update) => {
             if let Some(r) = row::<ChallengeRow>(t, &c.record)? {
-                if cache::put_challenge(tx, &r)? {
+                let merged = cache::put_challenge(tx, &r)?;
+                if merged.changed() {
                     changes.challenges.insert(r.id);
+                    changes.notices.extend(notify::for_challenge(tx, me, true, &merged, &r)?);
                 }
             }
         }
         ("challenge_submissions", RemoteKind::Insert | RemoteKind::Update) => {
             if let Some(r) = row::<SubmissionRow>(t, &c.record)? {
-                if cache::merge_submission(tx, &r)? {
+                let merged = cache::merge_submission(tx, &r)?;
+                if merged.changed() {
                     changes.submission(r.challenge_id, r.id);
+                    changes.notices.extend(notify::for_submission(tx, me, true, &merged, &r)?);
                 }
             }
         }

@@ -198,3 +198,96 @@ async fn challenges_and_my_submissions_sync_and_submissions_are_queued_like_mess
     host.engine.shutdown().await;
     entrant.engine.shutdown().await;
 }
+
+/// The notices of the events that arrive within a short while.
+async fn notices_after(events: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<ruwad_core::notify::Notice> {
+    let mut out = Vec::new();
+    while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+        if let Event::Notify { notices } = e {
+            out.extend(notices);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_for_new_challenges_status_changes_submissions_and_decisions_honour_mutes() {
+    use ruwad_core::notify::NoticeKind;
+    let backend = Backend::start().await;
+    let host = User::sign_up(&backend, "host").await;
+    let entrant = User::sign_up(&backend, "entrant").await;
+    let hrest = host.rest(&backend).await;
+    let create = |title: &'static str| {
+        let hrest = hrest.clone();
+        let host_id = host.id;
+        async move {
+            let id = Uuid::now_v7();
+            hrest
+                .from("challenges")
+                .insert(json!({"id": id, "title": title, "description": "", "status": "open", "created_by": host_id}))
+                .execute::<()>()
+                .await
+                .expect("challenge");
+            id
+        }
+    };
+    let c1 = create("Clean water").await;
+    let mut e_events = entrant.engine.events();
+    let mut h_events = host.engine.events();
+    entrant.engine.sync_now().await.expect("first load");
+    host.engine.sync_now().await.expect("first load");
+    assert!(notices_after(&mut e_events).await.is_empty(), "what exists at the first load is not news");
+    assert!(notices_after(&mut h_events).await.is_empty());
+
+    let c2 = create("Solar schools").await;
+    entrant.engine.sync_now().await.expect("catch up");
+    let n = notices_after(&mut e_events).await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(
+        (n[0].kind, n[0].challenge_id, n[0].title.as_str()),
+        (NoticeKind::NewChallenge, Some(c2), "Solar schools")
+    );
+
+    // Three submissions to the host's challenge: one grouped notice for the host.
+    let mut subs = Vec::new();
+    for i in 0..3 {
+        subs.push(entrant.engine.create_submission(c1, &format!("idea {i}"), "…").await.expect("submit"));
+    }
+    drained(&entrant).await;
+    host.engine.sync_now().await.expect("host catch up");
+    let n = notices_after(&mut h_events).await;
+    assert_eq!(n.len(), 1, "grouped: {n:?}");
+    assert_eq!((n[0].kind, n[0].challenge_id, n[0].count), (NoticeKind::NewSubmission, Some(c1), 3));
+
+    // Decisions reach the submitter, unless the challenge is muted.
+    entrant.engine.mute_challenge(c1, true).await.expect("mute");
+    hrest
+        .from("challenge_submissions")
+        .update(json!({"status": "accepted"}))
+        .eq("id", subs[0])
+        .execute::<()>()
+        .await
+        .expect("accept");
+    entrant.engine.sync_now().await.expect("catch up");
+    assert!(notices_after(&mut e_events).await.is_empty(), "muted");
+    entrant.engine.mute_challenge(c1, false).await.expect("unmute");
+    hrest
+        .from("challenge_submissions")
+        .update(json!({"status": "rejected"}))
+        .eq("id", subs[1])
+        .execute::<()>()
+        .await
+        .expect("reject");
+    hrest.from("challenges").update(json!({"status": "judging"})).eq("id", c2).execute::<()>().await.expect("judge");
+    entrant.engine.sync_now().await.expect("catch up");
+    let mut n = notices_after(&mut e_events).await;
+    n.sort_by_key(|n| n.kind);
+    assert_eq!(n.len(), 2, "{n:?}");
+    assert_eq!((n[0].kind, n[0].status.as_deref()), (NoticeKind::ChallengeStatus, Some("judging")));
+    assert_eq!(
+        (n[1].kind, n[1].status.as_deref(), n[1].title.as_str()),
+        (NoticeKind::SubmissionDecision, Some("rejected"), "idea 1")
+    );
+    host.engine.shutdown().await;
+    entrant.engine.shutdown().await;
+}
