@@ -604,6 +604,22 @@ impl Engine {
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
+    /// The newest activity rows from the cache (catch-up keeps them current).
+    pub async fn recent_activity(&self, limit: u32) -> Result<Vec<crate::model::Activity>, EngineError> {
+        Ok(self.account()?.store.read(move |c| cache::recent_activity(c, limit)).await?)
+    }
+
+    /// Activity of the last `window` in buckets of `bucket`, for charts.
+    pub async fn activity_series(
+        &self,
+        window: Duration,
+        bucket: Duration,
+    ) -> Result<Vec<crate::model::SeriesPoint>, EngineError> {
+        let since = chrono::Utc::now().timestamp() - i64::try_from(window.as_secs()).unwrap_or(i64::MAX / 2);
+        let bucket = i64::try_from(bucket.as_secs()).unwrap_or(i64::MAX);
+        Ok(self.account()?.store.read(move |c| cache::activity_series(c, since, bucket)).await?)
+    }
+
     /// Records an activity (queued like every write).
     pub async fn record_activity(&self, kind: &str, ref_id: Option<Uuid>) -> Result<(), EngineError> {
         self.act(Action::RecordActivity { kind: kind.to_string(), ref_id }).await

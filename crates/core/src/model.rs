@@ -106,6 +106,27 @@ pub struct Submission {
     pub state: SendState,
 }
 
+/// One row of the activity feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Activity {
+    pub id: i64,
+    pub user_id: Uuid,
+    pub kind: String,
+    pub ref_id: Option<Uuid>,
+    pub created_at: String,
+}
+
+/// One bucket of an activity time series (for charts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeriesPoint {
+    /// Start of the bucket, Unix seconds.
+    pub start: i64,
+    /// Activity rows in the bucket.
+    pub events: u32,
+    /// Distinct users active in the bucket.
+    pub users: u32,
+}
+
 /// `get_live_metrics()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LiveMetrics {

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::model::{Challenge, Message, MessagePage, Profile, Reaction, Room, SendState, Submission};
+use crate::model::{
+    Activity, Challenge, Message, MessagePage, Profile, Reaction, Room, SendState, SeriesPoint, Submission,
+};
 
 /// Outbox kinds whose pending state is the message's own state (reactions have their own).
 const MESSAGE_KINDS: &str = "('send_message', 'edit_message', 'delete_message')";
@@ -667,4 +669,36 @@ pub fn my_rooms(conn: &Connection, me: Uuid) -> Result<Vec<Uuid>, StoreError> {
     let mut stmt = conn.prepare_cached("SELECT room_id FROM room_members WHERE user_id = ?1 ORDER BY room_id")?;
     let ids: Vec<String> = stmt.query_map([me.to_string()], |r| r.get(0))?.collect::<Result<_, _>>()?;
     ids.iter().map(|s| Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("room id {s}: {e}")))).collect()
+}
+
+/// The newest `limit` activity rows.
+pub fn recent_activity(conn: &Connection, limit: u32) -> Result<Vec<Activity>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, kind, ref_id, created_at FROM activities ORDER BY created_at DESC, id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        Ok(Activity {
+            id: r.get(0)?,
+            user_id: uuid_col(r, 1)?,
+            kind: r.get(2)?,
+            ref_id: uuid_opt(r, 3)?,
+            created_at: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Activity per `bucket_secs` bucket from `since_unix` on (empty buckets omitted), oldest first.
+pub fn activity_series(conn: &Connection, since_unix: i64, bucket_secs: i64) -> Result<Vec<SeriesPoint>, StoreError> {
+    if bucket_secs <= 0 {
+        return Err(StoreError::Refused("a bucket must last at least a second".into()));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT (unixepoch(created_at) / ?2) * ?2 AS start, count(*), count(DISTINCT user_id)
+         FROM activities WHERE unixepoch(created_at) >= ?1 GROUP BY start ORDER BY start",
+    )?;
+    let rows = stmt.query_map(params![since_unix, bucket_secs], |r| {
+        Ok(SeriesPoint { start: r.get(0)?, events: r.get(1)?, users: r.get(2)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -28,10 +28,15 @@ async fn offline_send_survives_an_app_restart_and_is_delivered_once_in_order() {
     let page = user.engine.messages(room, 50).await.expect("cache");
     assert_eq!(page.messages.len(), 20);
     assert!(page.messages.iter().all(|m| m.state == SendState::Pending && m.created_at.is_none()));
-    eventually(WAIT, "the engine notices the outage", || async {
-        matches!(user.engine.connection(), ConnectionState::Connecting { .. }).then_some(())
+    let state = eventually(WAIT, "the engine notices the outage", || async {
+        let s = user.engine.connection();
+        matches!(s, ConnectionState::Connecting { .. }).then_some(s)
     })
     .await;
+    assert!(
+        matches!(state, ConnectionState::Connecting { attempt, retry_in_ms } if attempt >= 1 && retry_in_ms > 0),
+        "the status says when the next attempt is: {state:?}"
+    );
     // The app quits while offline.
     user.engine.shutdown().await;
     drop(user);
@@ -58,6 +63,7 @@ async fn offline_send_survives_an_app_restart_and_is_delivered_once_in_order() {
     })
     .await;
     assert_eq!(engine.queue_counts().await.expect("counts").queued, 0);
+    assert_eq!(engine.connection(), ConnectionState::Online);
     engine.shutdown().await;
 }
 

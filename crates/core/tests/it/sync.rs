@@ -192,6 +192,16 @@ async fn challenges_and_my_submissions_sync_and_submissions_are_queued_like_mess
     assert_eq!(entrant.engine.submissions(challenge).await.expect("subs")[0].status, "accepted");
     entrant.engine.record_activity("viewed_challenge", Some(challenge)).await.expect("activity");
     drained(&entrant).await;
+    entrant.engine.sync_now().await.expect("catch up the activity feed");
+    let feed = entrant.engine.recent_activity(10).await.expect("feed");
+    assert_eq!(
+        (feed[0].kind.as_str(), feed[0].ref_id, feed[0].user_id),
+        ("viewed_challenge", Some(challenge), entrant.id)
+    );
+    let series =
+        entrant.engine.activity_series(Duration::from_secs(3600), Duration::from_secs(300)).await.expect("series");
+    assert_eq!(series.iter().map(|p| p.events).sum::<u32>(), 1);
+    assert_eq!(series.last().map(|p| p.users), Some(1));
     let metrics = entrant.engine.live_metrics().await.expect("metrics");
     assert_eq!((metrics.total_challenges, metrics.new_submissions, metrics.active_users), (1, 1, 1));
     assert_eq!(entrant.engine.cached_metrics().await.expect("cached"), Some(metrics));
