@@ -161,9 +161,20 @@ pub fn fast_sender() -> SenderOptions {
 /// An engine whose session is kept in a file in `data_dir`, so a new engine on the same dir
 /// is the same signed-in app after a restart.
 pub async fn engine_at(backend_url: &str, anon_key: &str, data_dir: &Path, sender: SenderOptions) -> Engine {
+    engine_with(backend_url, anon_key, data_dir, |c| c.sender = sender).await
+}
+
+/// [`engine_at`] with any setting changed by `tweak`.
+pub async fn engine_with(
+    backend_url: &str,
+    anon_key: &str,
+    data_dir: &Path,
+    tweak: impl FnOnce(&mut EngineConfig),
+) -> Engine {
     let mut config =
         EngineConfig::new(backend_url, anon_key, data_dir, Arc::new(FileStore::new(data_dir.join("session.json"))));
-    config.sender = sender;
+    config.sender = fast_sender();
+    tweak(&mut config);
     tokio::time::timeout(Duration::from_secs(20), Engine::start(config))
         .await
         .expect("engine starts within 20 s")
@@ -190,7 +201,17 @@ impl User {
 
     /// Signs up with its data in `dir` (kept by the caller).
     pub async fn sign_up_at(backend: &Backend, name: &str, dir: &Path) -> User {
-        let engine = engine_at(&backend.url, &backend.anon_key, dir, fast_sender()).await;
+        User::sign_up_with(backend, name, dir, |_| {}).await
+    }
+
+    /// Signs up with its data in `dir` and engine settings changed by `tweak`.
+    pub async fn sign_up_with(
+        backend: &Backend,
+        name: &str,
+        dir: &Path,
+        tweak: impl FnOnce(&mut EngineConfig),
+    ) -> User {
+        let engine = engine_with(&backend.url, &backend.anon_key, dir, tweak).await;
         let email = format!("{name}-{}@test.ruwad.app", &Uuid::new_v4().to_string()[..8]);
         let id = engine.sign_up(&email, PASSWORD, name).await.expect("sign up");
         User { engine, id, email, dir: dir.to_path_buf(), _dir: None }

@@ -301,3 +301,68 @@ async fn notifications_for_new_challenges_status_changes_submissions_and_decisio
     host.engine.shutdown().await;
     entrant.engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_realtime_delivery_updates_the_cache_but_never_moves_the_cursor_past_what_was_missed() {
+    use ruwad_core::sync::{RemoteChange, RemoteKind};
+    let backend = Backend::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    // No overlap window: only the cursor decides what catch-up reads again.
+    let a = User::sign_up_with(&backend, "live", dir.path(), |c| c.sync.overlap = Duration::ZERO).await;
+    let b = User::sign_up(&backend, "peer").await;
+    let room = a.create_room(&backend, "live", &[b.id]).await;
+    b.engine.sync_now().await.expect("b sync");
+    b.engine.send_message(room, "before").await.expect("send");
+    drained(&b).await;
+    a.engine.sync_now().await.expect("sync: the cursor is at \"before\"");
+    let brest = b.rest(&backend).await;
+    let insert = |content: &'static str| {
+        let brest = brest.clone();
+        let (room, author) = (room, b.id);
+        async move {
+            let rows: Vec<serde_json::Value> = brest
+                .from("chat_messages")
+                .insert(json!({"id": Uuid::now_v7(), "room_id": room, "user_id": author, "content": content}))
+                .select("*")
+                .execute()
+                .await
+                .expect("insert");
+            rows.into_iter().next().expect("the row")
+        }
+    };
+    let missed = insert("missed by the socket").await;
+    let delivered = insert("delivered live").await;
+    let change = |kind, record: Option<serde_json::Value>, old: Option<serde_json::Value>, table: &str| RemoteChange {
+        table: table.into(),
+        kind,
+        record,
+        old_record: old,
+    };
+    a.engine
+        .apply_remote(change(RemoteKind::Insert, Some(delivered.clone()), None, "chat_messages"))
+        .await
+        .expect("apply");
+    let page = a.engine.messages(room, 50).await.expect("page");
+    assert_eq!(page.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), vec!["before", "delivered live"]);
+
+    a.engine.sync_now().await.expect("catch up after the (re)subscribe");
+    let page = a.engine.messages(room, 50).await.expect("page");
+    assert_eq!(
+        page.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+        vec!["before", "missed by the socket", "delivered live"],
+        "the row the socket missed is found: the live delivery did not move the cursor"
+    );
+
+    // Reactions come and go live too.
+    let id: Uuid = serde_json::from_value(missed["id"].clone()).expect("id");
+    let reaction = json!({"message_id": id, "user_id": b.id, "emoji": "🔥", "created_at": "2026-01-01T00:00:00+00:00"});
+    a.engine
+        .apply_remote(change(RemoteKind::Insert, Some(reaction.clone()), None, "message_reactions"))
+        .await
+        .expect("apply");
+    assert_eq!(a.engine.message(id).await.expect("read").expect("m").reactions.len(), 1);
+    a.engine.apply_remote(change(RemoteKind::Delete, None, Some(reaction), "message_reactions")).await.expect("apply");
+    assert!(a.engine.message(id).await.expect("read").expect("m").reactions.is_empty());
+    a.engine.shutdown().await;
+    b.engine.shutdown().await;
+}
