@@ -75,7 +75,7 @@ async fn a_server_restart_while_draining_loses_and_duplicates_nothing() {
     let room = user.create_room(&backend, "busy", &[]).await;
     user.engine.shutdown().await;
     // Small batches so the drain takes many requests and the restart lands in the middle.
-    let slow = SenderOptions { limits: ClaimLimits { streams: 8, rows: 5, bytes: 1 << 20 }, ..fast_sender() };
+    let slow = SenderOptions { limits: ClaimLimits { streams: 8, rows: 2, bytes: 1 << 20 }, ..fast_sender() };
     let engine = engine_at(&backend.url, &backend.anon_key, dir.path(), slow).await;
     backend.stop().await;
     const N: usize = 400;
@@ -272,4 +272,41 @@ async fn a_refused_access_token_is_refreshed_once_and_sending_goes_on() {
     assert_ne!(stored["access_token"].as_str(), Some(bad.as_str()), "the refreshed session was saved");
     assert_eq!(engine.queue_counts().await.expect("counts").failed, 0, "a refused token never fails an entry");
     engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_keeps_unsent_messages_for_the_next_sign_in_and_accounts_never_mix() {
+    let mut backend = Backend::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let first = User::sign_up_at(&backend, "first", dir.path()).await;
+    let room = first.create_room(&backend, "mine", &[]).await;
+    first.engine.sync_now().await.expect("sync");
+    let other_dir = tempfile::tempdir().expect("dir");
+    let second = User::sign_up_at(&backend, "second", other_dir.path()).await;
+    second.engine.shutdown().await;
+
+    backend.stop().await;
+    let unsent = first.engine.send_message(room, "typed before signing out").await.expect("queue");
+    first.engine.sign_out().await.expect("signing out works offline");
+    assert_eq!(first.engine.user_id(), None);
+    assert!(matches!(first.engine.rooms().await, Err(e) if e.code() == ruwad_core::ErrorCode::NotSignedIn));
+    backend.resume().await;
+
+    // Someone else signs in on the same app: their cache and queue are their own.
+    let second_id = first.engine.sign_in(&second.email, crate::common::PASSWORD).await.expect("second signs in");
+    assert_eq!(second_id, second.id);
+    assert!(first.engine.message(unsent).await.expect("read").is_none(), "the first user's echo is not in this cache");
+    assert_eq!(first.engine.queue_counts().await.expect("counts").queued, 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(backend.messages(room).await.is_empty(), "nothing is sent on the first user's behalf");
+
+    // The first user again: the message is still there and goes out.
+    first.engine.sign_in(&first.email, crate::common::PASSWORD).await.expect("first signs in again");
+    let m = first.engine.message(unsent).await.expect("read").expect("kept across sign-out");
+    assert_eq!(m.state, SendState::Pending);
+    eventually(WAIT, "delivered after signing in again", || async {
+        backend.messages(room).await.iter().any(|m| m.id == unsent).then_some(())
+    })
+    .await;
+    first.engine.shutdown().await;
 }
