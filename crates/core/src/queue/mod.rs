@@ -210,25 +210,12 @@ pub fn enqueue(conn: &Connection, inflight: &HashSet<i64>, me: Uuid, action: Act
                     params![target, content, now],
                 )?;
             } else {
-                entry::insert(
+                queue_message_update(
                     conn,
-                    &entry::NewEntry {
-                        stream: room_stream(m.room_id),
-                        kind: Kind::EditMessage,
-                        target: target.clone(),
-                        request: Request::Update {
-                            table: "chat_messages".into(),
-                            filter: BTreeMap::from([("id".to_string(), target.clone())]),
-                            patch: obj([("content", json!(content)), ("edited_at", json!(now))]),
-                            must_match: true,
-                        },
-                        undo: Undo::RestoreMessage {
-                            id,
-                            content: m.content,
-                            edited_at: m.edited_at,
-                            deleted_at: m.deleted_at,
-                        },
-                    },
+                    id,
+                    &m,
+                    Kind::EditMessage,
+                    obj([("content", json!(content)), ("edited_at", json!(now))]),
                 )?;
                 conn.execute(
                     "UPDATE messages SET content = ?2, edited_at = ?3 WHERE id = ?1",
@@ -249,25 +236,12 @@ pub fn enqueue(conn: &Connection, inflight: &HashSet<i64>, me: Uuid, action: Act
                 }
                 conn.execute("DELETE FROM messages WHERE id = ?1", [&target])?;
             } else {
-                entry::insert(
+                queue_message_update(
                     conn,
-                    &entry::NewEntry {
-                        stream: room_stream(m.room_id),
-                        kind: Kind::DeleteMessage,
-                        target: target.clone(),
-                        request: Request::Update {
-                            table: "chat_messages".into(),
-                            filter: BTreeMap::from([("id".to_string(), target.clone())]),
-                            patch: obj([("deleted_at", json!(now)), ("content", json!(""))]),
-                            must_match: true,
-                        },
-                        undo: Undo::RestoreMessage {
-                            id,
-                            content: m.content,
-                            edited_at: m.edited_at,
-                            deleted_at: m.deleted_at,
-                        },
-                    },
+                    id,
+                    &m,
+                    Kind::DeleteMessage,
+                    obj([("deleted_at", json!(now)), ("content", json!(""))]),
                 )?;
                 conn.execute("UPDATE messages SET deleted_at = ?2, content = '' WHERE id = ?1", params![target, now])?;
             }
@@ -450,6 +424,38 @@ pub fn enqueue(conn: &Connection, inflight: &HashSet<i64>, me: Uuid, action: Act
         }
     }
     Ok(changes)
+}
+
+/// Queues an update of the user's sent message `id` (an edit or a soft delete); a discard
+/// restores the message as `m` was.
+fn queue_message_update(
+    conn: &Connection,
+    id: Uuid,
+    m: &MessageHead,
+    kind: Kind,
+    patch: Map<String, Value>,
+) -> Result<i64, StoreError> {
+    let target = id.to_string();
+    entry::insert(
+        conn,
+        &entry::NewEntry {
+            stream: room_stream(m.room_id),
+            kind,
+            target: target.clone(),
+            request: Request::Update {
+                table: "chat_messages".into(),
+                filter: BTreeMap::from([("id".to_string(), target)]),
+                patch,
+                must_match: true,
+            },
+            undo: Undo::RestoreMessage {
+                id,
+                content: m.content.clone(),
+                edited_at: m.edited_at.clone(),
+                deleted_at: m.deleted_at.clone(),
+            },
+        },
+    )
 }
 
 fn obj<const N: usize>(pairs: [(&str, Value); N]) -> Map<String, Value> {
@@ -808,8 +814,8 @@ pub fn release(
     Ok(())
 }
 
-/// Server times of sent rows that came back without one (a retried insert whose rows already
-/// existed): `(table, ids)` to look up.
+/// The ids of confirmed inserts whose server time did not come back (a retried insert whose
+/// rows already existed: `ignore-duplicates` returns only the rows it wrote), to look up.
 pub fn missing_times(entries: &[Entry], returned: &BTreeMap<Uuid, String>) -> Vec<Uuid> {
     entries
         .iter()

@@ -317,6 +317,15 @@ impl Merged {
     pub fn changed(&self) -> bool {
         *self != Merged::Unchanged
     }
+
+    /// What an upsert that wrote `rows` rows did to a row whose status was `old` (`None`: absent).
+    fn of_write(rows: usize, old: Option<String>) -> Merged {
+        match (rows, old) {
+            (0, _) => Merged::Unchanged,
+            (_, None) => Merged::Inserted,
+            (_, Some(old_status)) => Merged::Updated { old_status },
+        }
+    }
 }
 
 fn old_status(conn: &Connection, table: &str, id: Uuid) -> Result<Option<String>, StoreError> {
@@ -347,11 +356,7 @@ pub fn put_challenge(conn: &Connection, c: &ChallengeRow) -> Result<Merged, Stor
             ts(&c.created_at),
             ts(&c.updated_at)
         ])?;
-    Ok(match (n, old) {
-        (0, _) => Merged::Unchanged,
-        (_, None) => Merged::Inserted,
-        (_, Some(old_status)) => Merged::Updated { old_status },
-    })
+    Ok(Merged::of_write(n, old))
 }
 
 pub fn merge_submission(conn: &Connection, s: &SubmissionRow) -> Result<Merged, StoreError> {
@@ -375,11 +380,7 @@ pub fn merge_submission(conn: &Connection, s: &SubmissionRow) -> Result<Merged, 
             ts(&s.updated_at),
             crate::time::now()
         ])?;
-    Ok(match (n, old) {
-        (0, _) => Merged::Unchanged,
-        (_, None) => Merged::Inserted,
-        (_, Some(old_status)) => Merged::Updated { old_status },
-    })
+    Ok(Merged::of_write(n, old))
 }
 
 pub fn put_activity(conn: &Connection, a: &ActivityRow) -> Result<bool, StoreError> {
