@@ -22,10 +22,11 @@
 //! waits for the sender to finish its round so no claim is left dangling. Signing out keeps
 //! the account's database — unsent changes included — for the next sign-in of that user.
 //!
-//! ## Realtime (later)
-//! The realtime client attaches here: on every (re)subscribe call [`Engine::sync_now`]
-//! (catch-up through REST), and feed each postgres_changes delivery to
-//! [`Engine::apply_remote`]; forward `network_back` from its reconnects.
+//! ## Realtime
+//! Each account owns one realtime client ([`crate::live`]; off with
+//! [`LiveOptions::enabled`]): its deliveries feed [`Engine::apply_remote`]'s path, every
+//! (re)subscribe wakes the catch-up task, its connection state is the engine's, and its
+//! reconnects wake the sender. [`Engine::network_down`] / [`Engine::network_back`] reach it too.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use ruwad_supabase::auth::{Auth, AuthError, AuthEvent, AuthOptions, SecretStore, SignUp};
 use ruwad_supabase::error::Retry;
+use ruwad_supabase::realtime::RealtimeClient;
 use ruwad_supabase::rest::{Rest, RestError};
 use ruwad_supabase::Project;
 use serde::Serialize;
@@ -43,6 +45,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
 use crate::events::{self, Changes, ConnectionState, CountOutbox, Event, Sink};
+use crate::live::{self, LiveOptions, LiveParts};
 use crate::model::{Challenge, LiveMetrics, Message, MessagePage, OutboxEntry, QueueCounts, Room, Submission};
 use crate::queue::backoff::Backoff;
 use crate::queue::sender::{Sender, SenderOptions, Signals};
@@ -65,6 +68,7 @@ pub struct EngineConfig {
     pub store: StoreOptions,
     pub sender: SenderOptions,
     pub sync: SyncOptions,
+    pub live: LiveOptions,
 }
 
 impl EngineConfig {
@@ -83,6 +87,7 @@ impl EngineConfig {
             store: StoreOptions::default(),
             sender: SenderOptions::default(),
             sync: SyncOptions::default(),
+            live: LiveOptions::default(),
         }
     }
 }
@@ -147,6 +152,8 @@ struct Account {
     sync_wanted: Arc<Notify>,
     cancel: CancellationToken,
     tasks: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// The account's realtime client (none when realtime is off).
+    realtime: Option<RealtimeClient>,
 }
 
 impl Account {
@@ -156,6 +163,9 @@ impl Account {
         let tasks = std::mem::take(&mut *self.tasks.lock().await);
         for t in tasks {
             let _ = t.await;
+        }
+        if let Some(rt) = &self.realtime {
+            rt.disconnect().await;
         }
     }
 }
@@ -167,6 +177,7 @@ struct Inner {
     store_options: StoreOptions,
     sender_options: SenderOptions,
     sync_options: SyncOptions,
+    live_options: LiveOptions,
     events: broadcast::Sender<Event>,
     sink: Sink,
     connection: watch::Sender<ConnectionState>,
@@ -218,6 +229,7 @@ impl Engine {
                 store_options: config.store,
                 sender_options: config.sender,
                 sync_options: config.sync,
+                live_options: config.live,
                 events,
                 sink,
                 connection,
@@ -314,7 +326,33 @@ impl Engine {
             self.inner.connection.clone(),
             cancel.clone(),
         )));
+        let realtime = if self.inner.live_options.enabled {
+            let parts = LiveParts {
+                mirror: sync.clone(),
+                auth: self.inner.auth.clone(),
+                signals: Arc::clone(&signals),
+                sync_wanted: Arc::clone(&sync_wanted),
+                connection: self.inner.connection.clone(),
+            };
+            match live::start(&self.inner.project, &self.inner.live_options, parts, cancel.clone()) {
+                Ok((client, live_tasks)) => {
+                    tasks.extend(live_tasks);
+                    Some(client)
+                }
+                Err(e) => {
+                    cancel.cancel();
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                    store.close().await;
+                    return Err(EngineError::Config(format!("realtime: {e}")));
+                }
+            }
+        } else {
+            None
+        };
         let account = Arc::new(Account {
+            realtime,
             me: user,
             store: store.clone(),
             signals,
@@ -420,6 +458,9 @@ impl Engine {
         if let Ok(a) = self.account() {
             a.signals.set_online();
             a.sync_wanted.notify_one();
+            if let Some(rt) = &a.realtime {
+                rt.network_back();
+            }
         }
     }
 
@@ -428,6 +469,9 @@ impl Engine {
     pub fn network_down(&self) {
         if let Ok(a) = self.account() {
             a.signals.set_offline();
+            if let Some(rt) = &a.realtime {
+                rt.network_lost();
+            }
         }
     }
 

@@ -20,6 +20,7 @@
 
 pub mod engine;
 pub mod events;
+pub mod live;
 pub mod model;
 pub mod notify;
 pub mod queue;

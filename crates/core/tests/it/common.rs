@@ -199,6 +199,16 @@ impl User {
         u
     }
 
+    /// Signs up with realtime off: an engine that learns of remote changes only through REST
+    /// catch-up (for tests that arrange what the socket would have missed).
+    pub async fn sign_up_rest_only(backend: &Backend, name: &str) -> User {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_path_buf();
+        let mut u = User::sign_up_with(backend, name, &path, |c| c.live.enabled = false).await;
+        u._dir = Some(dir);
+        u
+    }
+
     /// Signs up with its data in `dir` (kept by the caller).
     pub async fn sign_up_at(backend: &Backend, name: &str, dir: &Path) -> User {
         User::sign_up_with(backend, name, dir, |_| {}).await

@@ -6,5 +6,6 @@
 mod common;
 mod crash;
 mod delivery;
+mod live;
 mod store;
 mod sync;

@@ -99,7 +99,7 @@ async fn catch_up_brings_messages_edits_deletes_and_reactions_made_while_away() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_pages_come_from_the_cache_first_then_fill_gaps_from_the_server() {
     let backend = Backend::start().await;
-    let a = User::sign_up(&backend, "reader").await;
+    let a = User::sign_up_rest_only(&backend, "reader").await;
     let room = a.create_room(&backend, "long", &[]).await;
     let rows: Vec<_> = (0..120)
         .map(|i| json!({"id": Uuid::now_v7(), "room_id": room, "user_id": a.id, "content": format!("h{i:03}")}))
@@ -130,7 +130,7 @@ async fn history_pages_come_from_the_cache_first_then_fill_gaps_from_the_server(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_of_a_thousand_messages_is_a_handful_of_events_not_a_thousand() {
     let backend = Backend::start().await;
-    let a = User::sign_up(&backend, "watcher").await;
+    let a = User::sign_up_rest_only(&backend, "watcher").await;
     let b = User::sign_up(&backend, "chatty").await;
     let room = a.create_room(&backend, "burst", &[b.id]).await;
     a.engine.sync_now().await.expect("sync");
@@ -224,8 +224,8 @@ async fn notices_after(events: &mut tokio::sync::broadcast::Receiver<Event>) -> 
 async fn notifications_for_new_challenges_status_changes_submissions_and_decisions_honour_mutes() {
     use ruwad_core::notify::NoticeKind;
     let backend = Backend::start().await;
-    let host = User::sign_up(&backend, "host").await;
-    let entrant = User::sign_up(&backend, "entrant").await;
+    let host = User::sign_up_rest_only(&backend, "host").await;
+    let entrant = User::sign_up_rest_only(&backend, "entrant").await;
     let hrest = host.rest(&backend).await;
     let create = |title: &'static str| {
         let hrest = hrest.clone();
@@ -308,7 +308,11 @@ async fn a_realtime_delivery_updates_the_cache_but_never_moves_the_cursor_past_w
     let backend = Backend::start().await;
     let dir = tempfile::tempdir().expect("dir");
     // No overlap window: only the cursor decides what catch-up reads again.
-    let a = User::sign_up_with(&backend, "live", dir.path(), |c| c.sync.overlap = Duration::ZERO).await;
+    let a = User::sign_up_with(&backend, "live", dir.path(), |c| {
+        c.sync.overlap = Duration::ZERO;
+        c.live.enabled = false;
+    })
+    .await;
     let b = User::sign_up(&backend, "peer").await;
     let room = a.create_room(&backend, "live", &[b.id]).await;
     b.engine.sync_now().await.expect("b sync");
