@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use ruwad_supabase::auth::{Auth, AuthError, AuthEvent, AuthOptions, SecretStore, SignUp};
 use ruwad_supabase::error::Retry;
-use ruwad_supabase::realtime::RealtimeClient;
+use ruwad_supabase::realtime::SendError;
 use ruwad_supabase::rest::{Rest, RestError};
 use ruwad_supabase::Project;
 use serde::Serialize;
@@ -45,7 +45,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
 use crate::events::{self, Changes, ConnectionState, CountOutbox, Event, Sink};
-use crate::live::{self, LiveOptions, LiveParts};
+use crate::live::{self, Live, LiveOptions, LiveParts};
 use crate::model::{Challenge, LiveMetrics, Message, MessagePage, OutboxEntry, QueueCounts, Room, Submission};
 use crate::queue::backoff::Backoff;
 use crate::queue::sender::{Sender, SenderOptions, Signals};
@@ -123,6 +123,8 @@ pub enum EngineError {
     Sync(#[from] SyncError),
     #[error(transparent)]
     Rest(#[from] RestError),
+    #[error("realtime: {0}")]
+    Realtime(#[from] SendError),
 }
 
 impl EngineError {
@@ -138,6 +140,7 @@ impl EngineError {
             EngineError::Store(_) | EngineError::Sync(SyncError::Store(_)) => ErrorCode::Storage,
             EngineError::Rest(e) | EngineError::Sync(SyncError::Rest(e)) if e.is_transient() => ErrorCode::Unavailable,
             EngineError::Rest(_) | EngineError::Sync(_) => ErrorCode::Server,
+            EngineError::Realtime(_) => ErrorCode::Unavailable,
         }
     }
 }
@@ -152,8 +155,8 @@ struct Account {
     sync_wanted: Arc<Notify>,
     cancel: CancellationToken,
     tasks: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
-    /// The account's realtime client (none when realtime is off).
-    realtime: Option<RealtimeClient>,
+    /// The account's realtime client and entered rooms (none when realtime is off).
+    realtime: Option<Live>,
 }
 
 impl Account {
@@ -165,7 +168,7 @@ impl Account {
             let _ = t.await;
         }
         if let Some(rt) = &self.realtime {
-            rt.disconnect().await;
+            rt.client.disconnect().await;
         }
     }
 }
@@ -337,7 +340,13 @@ impl Engine {
             match live::start(&self.inner.project, &self.inner.live_options, parts, cancel.clone()) {
                 Ok((client, live_tasks)) => {
                     tasks.extend(live_tasks);
-                    Some(client)
+                    Some(Live::new(
+                        client,
+                        user,
+                        self.inner.live_options.clone(),
+                        self.inner.events.clone(),
+                        cancel.clone(),
+                    ))
                 }
                 Err(e) => {
                     cancel.cancel();
@@ -459,7 +468,7 @@ impl Engine {
             a.signals.set_online();
             a.sync_wanted.notify_one();
             if let Some(rt) = &a.realtime {
-                rt.network_back();
+                rt.client.network_back();
             }
         }
     }
@@ -470,7 +479,7 @@ impl Engine {
         if let Ok(a) = self.account() {
             a.signals.set_offline();
             if let Some(rt) = &a.realtime {
-                rt.network_lost();
+                rt.client.network_lost();
             }
         }
     }
@@ -590,6 +599,53 @@ impl Engine {
                     .optional()?)
             })
             .await?)
+    }
+
+    // ---- typing and presence (realtime; no-ops when it is off) ----------------------------
+
+    /// Enters `room`'s live channel: this user shows as online there, and
+    /// [`Event::Typing`] / [`Event::Presence`] report the others. Idempotent.
+    pub async fn enter_room(&self, room: Uuid) -> Result<(), EngineError> {
+        if let Some(live) = &self.account()?.realtime {
+            live.enter(room).await?;
+        }
+        Ok(())
+    }
+
+    /// Leaves `room`'s live channel (the others see this user go).
+    pub async fn leave_room(&self, room: Uuid) -> Result<(), EngineError> {
+        if let Some(live) = &self.account()?.realtime {
+            live.leave(room).await;
+        }
+        Ok(())
+    }
+
+    /// Call on every keystroke in `room`'s box: a typing broadcast goes out at most once per
+    /// [`LiveOptions::typing_throttle`] (true when one did); receivers drop it after
+    /// [`LiveOptions::typing_ttl`] unless renewed.
+    pub async fn typing(&self, room: Uuid) -> Result<bool, EngineError> {
+        match &self.account()?.realtime {
+            Some(live) => Ok(live.typing(room).await?),
+            None => Ok(false),
+        }
+    }
+
+    /// The user stopped typing (sent, or cleared the box): the others drop them now.
+    pub async fn stop_typing(&self, room: Uuid) -> Result<(), EngineError> {
+        if let Some(live) = &self.account()?.realtime {
+            live.stop_typing(room).await?;
+        }
+        Ok(())
+    }
+
+    /// Who else types in `room` now (entered rooms only).
+    pub fn typers(&self, room: Uuid) -> Vec<Uuid> {
+        self.account().ok().and_then(|a| a.realtime.as_ref().map(|l| l.typers(room))).unwrap_or_default()
+    }
+
+    /// Who is online in `room`, this user included (entered rooms only).
+    pub fn online(&self, room: Uuid) -> Vec<Uuid> {
+        self.account().ok().and_then(|a| a.realtime.as_ref().map(|l| l.online(room))).unwrap_or_default()
     }
 
     // ---- challenges ----------------------------------------------------------------------

@@ -8,7 +8,8 @@
 //! never carries stale row data and a missed event is healed by the next one.
 //!
 //! Status events ([`Event::Connection`], [`Event::Session`]) are not coalesced, only deduplicated
-//! by their watch channels.
+//! by their watch channels; [`Event::Typing`] and [`Event::Presence`] are sent when a room's set
+//! changes (see [`crate::live`]).
 //!
 //! Subscribers get a `broadcast::Receiver`; one that falls more than [`CAPACITY`] events behind
 //! gets `Lagged` and should reload its views.
@@ -82,6 +83,16 @@ pub enum Event {
     /// Changes worth a notification (already filtered by the preferences and grouped).
     Notify {
         notices: Vec<Notice>,
+    },
+    /// Who is typing in a room now (other users; empty when the last one stopped or expired).
+    Typing {
+        room_id: Uuid,
+        user_ids: Vec<Uuid>,
+    },
+    /// Who is online in a room the user has entered (the user included).
+    Presence {
+        room_id: Uuid,
+        user_ids: Vec<Uuid>,
     },
 }
 

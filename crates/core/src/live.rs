@@ -23,22 +23,26 @@
 //! Known limits: the sender and the catch-up task also write the connection state (a REST
 //! request that gets through shows online even while the socket is reconnecting).
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ruwad_supabase::auth::Auth;
 use ruwad_supabase::realtime::{
-    Backoff as RtBackoff, ChangeEvent, ChangeKind, ChannelConfig, ChannelEvent, ConnectionState as RtState,
-    PostgresChange, PostgresChangesFilter, RealtimeClient, RealtimeConfig,
+    Backoff as RtBackoff, Broadcast, ChangeEvent, ChangeKind, Channel, ChannelConfig, ChannelEvent,
+    ConnectionState as RtState, PostgresChange, PostgresChangesFilter, PresenceEvent, RealtimeClient, RealtimeConfig,
+    SendError, Subscription,
 };
 use ruwad_supabase::Project;
-use serde_json::Value;
-use tokio::sync::{watch, Notify};
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-use crate::events::ConnectionState;
+use crate::events::{ConnectionState, Event};
 use crate::queue::sender::Signals;
 use crate::sync::{Mirror, RemoteChange, RemoteKind};
 
@@ -55,6 +59,10 @@ pub struct LiveOptions {
     pub connect_timeout: Duration,
     /// Reconnect schedule of the socket.
     pub backoff: RtBackoff,
+    /// At most one typing broadcast per room this often while the user types.
+    pub typing_throttle: Duration,
+    /// A typer is dropped this long after their last typing broadcast.
+    pub typing_ttl: Duration,
 }
 
 impl Default for LiveOptions {
@@ -65,6 +73,8 @@ impl Default for LiveOptions {
             heartbeat_interval: Duration::from_secs(25),
             connect_timeout: Duration::from_secs(10),
             backoff: RtBackoff::default(),
+            typing_throttle: Duration::from_secs(2),
+            typing_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -217,6 +227,199 @@ async fn feed_changes(client: RealtimeClient, parts: LiveParts, cancel: Cancella
                 }
                 None => return,
             },
+        }
+    }
+}
+
+// ---- typing and presence -----------------------------------------------------------------
+
+/// The realtime side of a signed-in account: the client and the rooms the user has entered.
+pub(crate) struct Live {
+    pub client: RealtimeClient,
+    me: Uuid,
+    options: LiveOptions,
+    events: broadcast::Sender<Event>,
+    cancel: CancellationToken,
+    /// A std mutex: held to look up or swap entries, never across an `.await`.
+    rooms: Mutex<HashMap<Uuid, RoomLive>>,
+}
+
+/// One entered room: its private channel `chat:<room>` and the task that watches it.
+struct RoomLive {
+    channel: Channel,
+    /// When this user's last typing broadcast went out (the throttle).
+    last_typing: Option<Instant>,
+    cancel: CancellationToken,
+    typers: Arc<Mutex<BTreeMap<Uuid, Instant>>>,
+}
+
+/// The typing broadcast (`{"user_id", "typing"}`) of the `typing` event.
+const TYPING: &str = "typing";
+
+impl Live {
+    pub(crate) fn new(
+        client: RealtimeClient,
+        me: Uuid,
+        options: LiveOptions,
+        events: broadcast::Sender<Event>,
+        cancel: CancellationToken,
+    ) -> Live {
+        Live { client, me, options, events, cancel, rooms: Mutex::new(HashMap::new()) }
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, RoomLive>> {
+        // Entries are inserted or removed whole: a panic elsewhere cannot leave one half-made.
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Joins the room's channel (idempotent): tracks this user as present, and starts
+    /// reporting who types and who is online there.
+    pub(crate) async fn enter(&self, room: Uuid) -> Result<(), SendError> {
+        let channel = {
+            let mut rooms = self.rooms();
+            if rooms.contains_key(&room) {
+                return Ok(());
+            }
+            let channel = self.client.channel(
+                &format!("chat:{room}"),
+                ChannelConfig { private: true, presence_key: Some(self.me.to_string()), ..ChannelConfig::default() },
+            );
+            let cancel = self.cancel.child_token();
+            let typers = Arc::new(Mutex::new(BTreeMap::new()));
+            // Listen before the join can complete.
+            let listeners = (channel.broadcasts(TYPING), channel.presence_events());
+            tokio::spawn(watch_room(
+                room,
+                channel.clone(),
+                listeners,
+                Arc::clone(&typers),
+                self.options.typing_ttl,
+                self.events.clone(),
+                cancel.clone(),
+            ));
+            rooms.insert(room, RoomLive { channel: channel.clone(), last_typing: None, cancel, typers });
+            channel
+        };
+        channel.track(json!({ "user_id": self.me })).await
+    }
+
+    /// Leaves the room's channel (presence ends for the others).
+    pub(crate) async fn leave(&self, room: Uuid) {
+        let entry = self.rooms().remove(&room);
+        if let Some(entry) = entry {
+            entry.cancel.cancel();
+            let _ = entry.channel.untrack().await;
+        }
+    }
+
+    /// This user is typing in `room` (entered first if needed): a broadcast at most once per
+    /// [`LiveOptions::typing_throttle`]. True when one went out.
+    pub(crate) async fn typing(&self, room: Uuid) -> Result<bool, SendError> {
+        self.enter(room).await?;
+        let channel = {
+            let mut rooms = self.rooms();
+            let Some(entry) = rooms.get_mut(&room) else { return Ok(false) };
+            let now = Instant::now();
+            if entry.last_typing.is_some_and(|t| now.duration_since(t) < self.options.typing_throttle) {
+                return Ok(false);
+            }
+            entry.last_typing = Some(now);
+            entry.channel.clone()
+        };
+        channel.send_broadcast(TYPING, json!({ "user_id": self.me, "typing": true })).await?;
+        Ok(true)
+    }
+
+    /// This user stopped typing (sent the message, cleared the box): the others drop them at
+    /// once instead of at expiry.
+    pub(crate) async fn stop_typing(&self, room: Uuid) -> Result<(), SendError> {
+        let channel = {
+            let mut rooms = self.rooms();
+            let Some(entry) = rooms.get_mut(&room) else { return Ok(()) };
+            if entry.last_typing.take().is_none() {
+                return Ok(());
+            }
+            entry.channel.clone()
+        };
+        channel.send_broadcast(TYPING, json!({ "user_id": self.me, "typing": false })).await
+    }
+
+    /// Who types in `room` now (not expired).
+    pub(crate) fn typers(&self, room: Uuid) -> Vec<Uuid> {
+        let typers = self.rooms().get(&room).map(|e| Arc::clone(&e.typers));
+        let now = Instant::now();
+        typers
+            .map(|t| {
+                t.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(_, e)| **e > now).map(|(u, _)| *u).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Who is online in `room` (entered rooms only).
+    pub(crate) fn online(&self, room: Uuid) -> Vec<Uuid> {
+        self.rooms().get(&room).map(|e| present(&e.channel)).unwrap_or_default()
+    }
+}
+
+/// The user ids present on a channel, sorted.
+fn present(channel: &Channel) -> Vec<Uuid> {
+    let state = channel.presence_state().borrow().clone();
+    let mut ids: Vec<Uuid> = state.keys().filter_map(|k| k.parse().ok()).collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// Reports a room's typers (expiring each `ttl` after their last broadcast) and presence.
+async fn watch_room(
+    room: Uuid,
+    channel: Channel,
+    (mut typing, mut presence): (Subscription<Broadcast>, Subscription<PresenceEvent>),
+    typers: Arc<Mutex<BTreeMap<Uuid, Instant>>>,
+    ttl: Duration,
+    events: broadcast::Sender<Event>,
+    cancel: CancellationToken,
+) {
+    let mut online = Vec::new();
+    let lock = |t: &Mutex<BTreeMap<Uuid, Instant>>| -> Vec<Uuid> {
+        t.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect()
+    };
+    loop {
+        let next_expiry = typers.lock().unwrap_or_else(|p| p.into_inner()).values().min().copied();
+        let expiry = async {
+            match next_expiry {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = expiry => {
+                let now = Instant::now();
+                typers.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, at| *at > now);
+                let _ = events.send(Event::Typing { room_id: room, user_ids: lock(&typers) });
+            }
+            b = typing.recv() => {
+                let Some(b) = b else { return };
+                let Some(p) = b.payload.json() else { continue };
+                let Some(user) = p.get("user_id").and_then(Value::as_str).and_then(|u| u.parse::<Uuid>().ok()) else { continue };
+                let on = p.get("typing").and_then(Value::as_bool).unwrap_or(true);
+                let changed = {
+                    let mut t = typers.lock().unwrap_or_else(|p| p.into_inner());
+                    if on { t.insert(user, Instant::now() + ttl).is_none() } else { t.remove(&user).is_some() }
+                };
+                if changed {
+                    let _ = events.send(Event::Typing { room_id: room, user_ids: lock(&typers) });
+                }
+            }
+            e = presence.recv() => {
+                if e.is_none() { return }
+                let now = present(&channel);
+                if now != online {
+                    online = now;
+                    let _ = events.send(Event::Presence { room_id: room, user_ids: online.clone() });
+                }
+            }
         }
     }
 }

@@ -158,3 +158,99 @@ async fn after_the_proxy_drops_the_socket_a_catches_up_every_message_exactly_onc
 async fn after_a_black_holed_socket_a_catches_up_every_message_exactly_once_and_goes_connecting_then_online() {
     cut_while_b_sends(Cut::BlackHole).await;
 }
+
+/// Fast typing settings: throttle 300 ms, expiry 1 s.
+fn quick_typing(c: &mut EngineConfig) {
+    c.live.typing_throttle = Duration::from_millis(300);
+    c.live.typing_ttl = Duration::from_secs(1);
+}
+
+/// The next event `pick` accepts, within `WAIT`.
+async fn next<T>(events: &mut broadcast::Receiver<Event>, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    if let Some(v) = pick(&e) {
+                        return v;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("engine stopped while waiting for {what}"),
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engines_chat_with_throttled_expiring_typing_and_presence() {
+    let backend = Backend::start().await;
+    let (da, db) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let a = User::sign_up_with(&backend, "rana", da.path(), quick_typing).await;
+    let b = User::sign_up_with(&backend, "sami", db.path(), quick_typing).await;
+    let room = a.create_room(&backend, "typing", &[b.id]).await;
+    settled(&a, room).await;
+    settled(&b, room).await;
+    let mut ea = a.engine.events();
+
+    // Presence: both enter, A sees both online; B leaves, A sees only itself.
+    a.engine.enter_room(room).await.expect("A enters");
+    b.engine.enter_room(room).await.expect("B enters");
+    let mut both = vec![a.id, b.id];
+    both.sort();
+    next(&mut ea, "both online", |e| match e {
+        Event::Presence { room_id, user_ids } if *room_id == room && *user_ids == both => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(a.engine.online(room), both);
+
+    // Typing: throttled on the sender, shown on the receiver, expired after the ttl.
+    assert!(b.engine.typing(room).await.expect("typing"), "the first keystroke broadcasts");
+    assert!(!b.engine.typing(room).await.expect("typing"), "the next one within the throttle does not");
+    next(&mut ea, "B typing", |e| match e {
+        Event::Typing { room_id, user_ids } if *room_id == room && *user_ids == [b.id] => Some(()),
+        _ => None,
+    })
+    .await;
+    let shown = std::time::Instant::now();
+    assert_eq!(a.engine.typers(room), vec![b.id]);
+    next(&mut ea, "B's typing expires", |e| match e {
+        Event::Typing { room_id, user_ids } if *room_id == room && user_ids.is_empty() => Some(()),
+        _ => None,
+    })
+    .await;
+    let expired_after = shown.elapsed();
+    assert!(
+        expired_after >= Duration::from_millis(700) && expired_after < Duration::from_secs(5),
+        "expired after about the 1 s ttl: {expired_after:?}"
+    );
+
+    // Typing again after the throttle, then sending: stop_typing clears it at once.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(b.engine.typing(room).await.expect("typing"), "after the throttle it broadcasts again");
+    next(&mut ea, "B typing again", |e| match e {
+        Event::Typing { room_id, user_ids } if *room_id == room && *user_ids == [b.id] => Some(()),
+        _ => None,
+    })
+    .await;
+    let id = b.engine.send_message(room, "done typing").await.expect("queued");
+    b.engine.stop_typing(room).await.expect("stop typing");
+    let cleared = std::time::Instant::now();
+    next(&mut ea, "B stopped typing", |e| match e {
+        Event::Typing { room_id, user_ids } if *room_id == room && user_ids.is_empty() => Some(()),
+        _ => None,
+    })
+    .await;
+    assert!(cleared.elapsed() < Duration::from_millis(900), "cleared before the ttl: {:?}", cleared.elapsed());
+    eventually(WAIT, "A has B's message", || async { a.engine.message(id).await.ok()? }).await;
+
+    b.engine.leave_room(room).await.expect("B leaves");
+    next(&mut ea, "only A online", |e| match e {
+        Event::Presence { room_id, user_ids } if *room_id == room && *user_ids == [a.id] => Some(()),
+        _ => None,
+    })
+    .await;
+}
