@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use fault_proxy::Proxy;
+use ruwad_core::model::SendState;
 use ruwad_core::{ConnectionState, EngineConfig, Event};
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -253,4 +254,81 @@ async fn two_engines_chat_with_throttled_expiring_typing_and_presence() {
         _ => None,
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_proxy_cutting_every_few_hundred_ms_both_engines_end_with_every_message_once_in_order() {
+    const EACH: usize = 40;
+    let backend = Backend::start().await;
+    let proxy = Proxy::start(backend.addr).await.expect("proxy");
+    let (da, db) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    // Realtime through the proxy (`connect_to`); REST goes straight to the server (it checks
+    // the Host header, so it cannot be proxied by URL).
+    let ua = User::sign_up_with(&backend, "chaos-a", da.path(), via(&proxy)).await;
+    let ub = User::sign_up_with(&backend, "chaos-b", db.path(), via(&proxy)).await;
+    let room = ua.create_room(&backend, "chaos", &[ub.id]).await;
+    let (a, b) = (&ua.engine, &ub.engine);
+    for e in [a, b] {
+        eventually(WAIT, "the room reaches the cache", || async {
+            let _ = e.sync_now().await;
+            e.rooms().await.ok()?.iter().any(|r| r.id == room).then_some(())
+        })
+        .await;
+    }
+
+    // Cut every connection every 250 ms (every third time mid-frame) while both send.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let chaos = {
+        let stop = stop.clone();
+        let proxy = &proxy;
+        async move {
+            let mut n = 0u32;
+            while !stop.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                n += 1;
+                if n % 3 == 0 {
+                    proxy.cut_mid_frame();
+                } else {
+                    proxy.drop_all();
+                }
+            }
+            n
+        }
+    };
+    let senders = async {
+        let mut sent_a = Vec::new();
+        let mut sent_b = Vec::new();
+        for i in 0..EACH {
+            sent_a.push(a.send_message(room, &format!("a {i}")).await.expect("A queues"));
+            sent_b.push(b.send_message(room, &format!("b {i}")).await.expect("B queues"));
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        let total = 2 * EACH;
+        eventually(Duration::from_secs(60), "every message on the server", || async {
+            (backend.messages(room).await.len() >= total).then_some(())
+        })
+        .await;
+        stop.cancel();
+        (sent_a, sent_b)
+    };
+    let (cuts, (sent_a, sent_b)) = tokio::join!(chaos, senders);
+    assert!(cuts >= 4, "the proxy cut connections during the run ({cuts} cuts)");
+
+    let on_server = backend.messages(room).await;
+    let server_ids: Vec<Uuid> = on_server.iter().map(|m| m.id).collect();
+    assert_eq!(server_ids.len(), 2 * EACH, "every message exactly once on the server");
+    for (who, sent) in [("A", &sent_a), ("B", &sent_b)] {
+        let order: Vec<Uuid> = server_ids.iter().copied().filter(|id| sent.contains(id)).collect();
+        assert_eq!(&order, sent, "{who}'s messages in the order {who} wrote them");
+    }
+    for (who, e) in [("A", a), ("B", b)] {
+        let ids = eventually(WAIT, "the cache matches the server", || async {
+            let page = e.messages(room, 200).await.ok()?;
+            let ids: Vec<Uuid> = page.messages.iter().map(|m| m.id).collect();
+            let all_sent = page.messages.iter().all(|m| m.state == SendState::Sent);
+            (all_sent && ids.len() == server_ids.len()).then_some(ids)
+        })
+        .await;
+        assert_eq!(ids, server_ids, "{who}'s cache: every message once, in the server's order");
+    }
 }
