@@ -20,8 +20,20 @@
 //! dropped — the next catch-up brings the row from REST. A subscription that overflowed
 //! (`missed`) is healed the same way: the task asks for a catch-up when it notices.
 //!
+//! Typing and presence ([`Live`]): a room the user *enters* (`Engine::enter_room`) gets the
+//! private channel `chat:<room>` (the server admits members only) with presence keyed by user
+//! id and tracked at once, so the others see who is online ([`Event::Presence`]; the client
+//! re-tracks after every rejoin). `Engine::typing` broadcasts `typing` at most once per
+//! [`LiveOptions::typing_throttle`]; receivers keep a typer for [`LiveOptions::typing_ttl`]
+//! after their last broadcast, or drop them at once on `stop_typing`, and report each change
+//! of the set as [`Event::Typing`]. Nothing of this is stored.
+//!
 //! Known limits: the sender and the catch-up task also write the connection state (a REST
-//! request that gets through shows online even while the socket is reconnecting).
+//! request that gets through shows online even while the socket is reconnecting); a reconnect
+//! runs two catch-ups (one for the state going online, one for `Subscribed`), harmless but
+//! redundant; a typing broadcast names its sender in the payload, so a room member could
+//! pretend another member types; `typing` waits for the push (up to the client's push timeout)
+//! while the socket is down.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -421,5 +433,37 @@ async fn watch_room(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realtime_states_map_to_the_status_the_ui_shows() {
+        let now = Instant::now();
+        assert_eq!(engine_state(&RtState::Connected, now), Some(ConnectionState::Online));
+        assert_eq!(
+            engine_state(
+                &RtState::Connecting {
+                    attempt: 3,
+                    retry_at: Some(now + Duration::from_millis(1500)),
+                    last_error: None
+                },
+                now
+            ),
+            Some(ConnectionState::Connecting { attempt: 3, retry_in_ms: 1500 })
+        );
+        assert_eq!(
+            engine_state(&RtState::Connecting { attempt: 1, retry_at: None, last_error: None }, now),
+            Some(ConnectionState::Connecting { attempt: 1, retry_in_ms: 0 }),
+            "an attempt running now"
+        );
+        assert_eq!(
+            engine_state(&RtState::Offline { retry_at: None, last_error: None }, now),
+            Some(ConnectionState::Offline)
+        );
+        assert_eq!(engine_state(&RtState::Stopped, now), None, "a stopped client says nothing");
     }
 }
