@@ -20,7 +20,7 @@
 //! dropped — the next catch-up brings the row from REST. A subscription that overflowed
 //! (`missed`) is healed the same way: the task asks for a catch-up when it notices.
 //!
-//! Typing and presence ([`Live`]): a room the user *enters* (`Engine::enter_room`) gets the
+//! Typing and presence (`Live`): a room the user *enters* (`Engine::enter_room`) gets the
 //! private channel `chat:<room>` (the server admits members only) with presence keyed by user
 //! id and tracked at once, so the others see who is online ([`Event::Presence`]; the client
 //! re-tracks after every rejoin). `Engine::typing` broadcasts `typing` at most once per

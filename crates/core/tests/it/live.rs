@@ -332,3 +332,37 @@ async fn with_the_proxy_cutting_every_few_hundred_ms_both_engines_end_with_every
         assert_eq!(ids, server_ids, "{who}'s cache: every message once, in the server's order");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_realtime_client_belongs_to_the_account_signing_out_stops_it_and_signing_in_again_resumes_live_delivery() {
+    let backend = Backend::start().await;
+    let proxy = Proxy::start(backend.addr).await.expect("proxy");
+    let dir = tempfile::tempdir().expect("dir");
+    let a = User::sign_up_with(&backend, "owner", dir.path(), via(&proxy)).await;
+    let b = User::sign_up(&backend, "peer").await;
+    let room = a.create_room(&backend, "owned", &[b.id]).await;
+    settled(&a, room).await;
+    settled(&b, room).await;
+    eventually(WAIT, "A's socket is open", || async { (proxy.active() >= 1).then_some(()) }).await;
+
+    a.engine.sign_out().await.expect("sign out");
+    eventually(WAIT, "the socket closes with the account", || async { (proxy.active() == 0).then_some(()) }).await;
+    let while_out = b.engine.send_message(room, "while you were out").await.expect("queued");
+    eventually(WAIT, "on the server", || async {
+        backend.messages(room).await.iter().any(|m| m.id == while_out).then_some(())
+    })
+    .await;
+
+    a.engine.sign_in(&a.email, crate::common::PASSWORD).await.expect("sign in again");
+    eventually(WAIT, "caught up after the new subscription", || async {
+        a.engine.message(while_out).await.ok()?.map(|_| ())
+    })
+    .await;
+    eventually(WAIT, "online again", || async { (a.engine.connection() == ConnectionState::Online).then_some(()) })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let live = b.engine.send_message(room, "and now live").await.expect("queued");
+    eventually(WAIT, "delivered live to the new client", || async { a.engine.message(live).await.ok()?.map(|_| ()) })
+        .await;
+    assert_eq!(proxy.active(), 1, "one socket for the one signed-in account");
+}
