@@ -787,7 +787,9 @@ async fn catch_up_task(
             match sync.catch_up().await {
                 Ok(()) => {
                     backoff.reset();
-                    if !signals.offline.load(std::sync::atomic::Ordering::SeqCst) {
+                    if !signals.offline.load(std::sync::atomic::Ordering::SeqCst)
+                        && !signals.socket_down.load(std::sync::atomic::Ordering::SeqCst)
+                    {
                         connection.send_if_modified(|s| {
                             let was_offline = *s == ConnectionState::Offline;
                             if was_offline {

@@ -165,6 +165,9 @@ async fn forward_states(
     loop {
         let state = states.borrow_and_update().clone();
         let connected = state.is_connected();
+        signals
+            .socket_down
+            .store(!connected && !matches!(state, RtState::Stopped), std::sync::atomic::Ordering::SeqCst);
         if connected && !was_connected {
             // The network is evidently back: the sender retries now.
             signals.network_back.notify_one();

@@ -70,6 +70,10 @@ pub struct Signals {
     /// The OS says there is no network: attempt nothing until `network_back`. Changes made
     /// meanwhile stay unclaimed, so they keep folding into each other.
     pub offline: AtomicBool,
+    /// The realtime socket is enabled and not connected. The connection shown is then the
+    /// socket's state: a REST call that gets through must not show "online" while the socket
+    /// is still reconnecting (the socket is what brings changes in).
+    pub socket_down: AtomicBool,
 }
 
 impl Signals {
@@ -197,7 +201,9 @@ impl Sender {
                         backoff.reset();
                     }
                     refreshed = false;
-                    self.set_state(ConnectionState::Online);
+                    if !self.signals.socket_down.load(Ordering::SeqCst) {
+                        self.set_state(ConnectionState::Online);
+                    }
                 }
                 Some(Trouble::Unauthorized) if !refreshed => {
                     refreshed = true;

@@ -166,6 +166,47 @@ fn quick_typing(c: &mut EngineConfig) {
     c.live.typing_ttl = Duration::from_secs(1);
 }
 
+/// The socket is what brings changes in: while it is down, a message A sends that REST
+/// delivers must not make A's status "online"; it becomes online when the socket is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_success_while_the_socket_is_down_keeps_the_status_connecting() {
+    let backend = Backend::start().await;
+    let proxy = Proxy::start(backend.addr).await.expect("proxy");
+    let dir = tempfile::tempdir().expect("dir");
+    let a = User::sign_up_with(&backend, "status", dir.path(), via(&proxy)).await;
+    let room = a.create_room(&backend, "status", &[]).await;
+    settled(&a, room).await;
+    proxy.refuse(true);
+    proxy.drop_all();
+    eventually(WAIT, "A notices the cut", || async {
+        matches!(a.engine.connection(), ConnectionState::Connecting { .. }).then_some(())
+    })
+    .await;
+    let mut events = a.engine.events();
+    let id = a.engine.send_message(room, "over REST").await.expect("queued");
+    eventually(WAIT, "the message is confirmed over REST", || async {
+        (a.engine.message(id).await.ok()??.state == SendState::Sent).then_some(())
+    })
+    .await;
+    a.engine.sync_now().await.expect("a catch-up over REST gets through too");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut shown = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let Event::Connection { state } = e {
+            shown.push(state);
+        }
+    }
+    assert!(
+        !shown.contains(&ConnectionState::Online),
+        "REST got through but the socket is down: never show online meanwhile ({shown:?})"
+    );
+    proxy.refuse(false);
+    eventually(WAIT, "online once the socket is back", || async {
+        (a.engine.connection() == ConnectionState::Online).then_some(())
+    })
+    .await;
+}
+
 /// The next event `pick` accepts, within `WAIT`.
 async fn next<T>(events: &mut broadcast::Receiver<Event>, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
     let found = tokio::time::timeout(WAIT, async {
