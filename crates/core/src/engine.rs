@@ -622,7 +622,8 @@ impl Engine {
 
     /// Call on every keystroke in `room`'s box: a typing broadcast goes out at most once per
     /// [`LiveOptions::typing_throttle`] (true when one did); receivers drop it after
-    /// [`LiveOptions::typing_ttl`] unless renewed.
+    /// [`LiveOptions::typing_ttl`] unless renewed. With the socket down nothing is sent and
+    /// this returns at once (false): a late typing notice would be wrong.
     pub async fn typing(&self, room: Uuid) -> Result<bool, EngineError> {
         match &self.account()?.realtime {
             Some(live) => Ok(live.typing(room).await?),

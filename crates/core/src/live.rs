@@ -330,6 +330,11 @@ impl Live {
     /// This user is typing in `room` (entered first if needed): a broadcast at most once per
     /// [`LiveOptions::typing_throttle`]. True when one went out.
     pub(crate) async fn typing(&self, room: Uuid) -> Result<bool, SendError> {
+        // A typing notice is only worth something now: with the socket down it is dropped
+        // rather than waiting in the push buffer (and blocking the caller) until it is stale.
+        if !self.client.state().borrow().is_connected() {
+            return Ok(false);
+        }
         self.enter(room).await?;
         let channel = {
             let mut rooms = self.rooms();

@@ -169,7 +169,7 @@ fn quick_typing(c: &mut EngineConfig) {
 /// The socket is what brings changes in: while it is down, a message A sends that REST
 /// delivers must not make A's status "online"; it becomes online when the socket is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rest_success_while_the_socket_is_down_keeps_the_status_connecting() {
+async fn while_the_socket_is_down_a_rest_success_keeps_the_status_connecting_and_typing_returns_at_once() {
     let backend = Backend::start().await;
     let proxy = Proxy::start(backend.addr).await.expect("proxy");
     let dir = tempfile::tempdir().expect("dir");
@@ -182,6 +182,9 @@ async fn a_rest_success_while_the_socket_is_down_keeps_the_status_connecting() {
         matches!(a.engine.connection(), ConnectionState::Connecting { .. }).then_some(())
     })
     .await;
+    let started = std::time::Instant::now();
+    assert_eq!(a.engine.typing(room).await.ok(), Some(false), "no typing notice while the socket is down");
+    assert!(started.elapsed() < Duration::from_secs(1), "typing never waits for the socket: {:?}", started.elapsed());
     let mut events = a.engine.events();
     let id = a.engine.send_message(room, "over REST").await.expect("queued");
     eventually(WAIT, "the message is confirmed over REST", || async {
