@@ -140,15 +140,7 @@ fn render(
     na: &mut Side,
     change: &mut changes::ChangeResult,
 ) -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let (cpu, cores) = section::machine();
     let pass = |ok: bool| if ok { "met" } else { "**not met**" };
     let mut s = String::new();
     let _ = writeln!(s, "## Local backend (`ruwad-bench`{})\n", if args.quick { " --quick" } else { "" });

@@ -19,6 +19,19 @@ pub fn write_section(path: &str, name: &str, body: &str) -> anyhow::Result<()> {
     std::fs::write(path, new).with_context(|| format!("cannot write {path}"))
 }
 
+/// The machine a figure was measured on: CPU model and core count, for the report's header.
+pub fn machine() -> (String, usize) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    (cpu, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
