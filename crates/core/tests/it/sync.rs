@@ -225,7 +225,6 @@ async fn notifications_for_new_challenges_status_changes_submissions_and_decisio
     use ruwad_core::notify::NoticeKind;
     let backend = Backend::start().await;
     let host = User::sign_up_rest_only(&backend, "host").await;
-    let entrant = User::sign_up_rest_only(&backend, "entrant").await;
     let hrest = host.rest(&backend).await;
     let create = |title: &'static str| {
         let hrest = hrest.clone();
@@ -242,6 +241,9 @@ async fn notifications_for_new_challenges_status_changes_submissions_and_decisio
         }
     };
     let c1 = create("Clean water").await;
+    // The entrant signs in after c1 exists, so c1 is part of their first load (a challenge
+    // created while they are signed in is news, whenever their first catch-up ran).
+    let entrant = User::sign_up_rest_only(&backend, "entrant").await;
     let mut e_events = entrant.engine.events();
     let mut h_events = host.engine.events();
     entrant.engine.sync_now().await.expect("first load");
