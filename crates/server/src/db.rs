@@ -4,8 +4,12 @@
 //! Design:
 //! - WAL mode, `synchronous=FULL` on the writer (a confirmed write survives power loss; the
 //!   cost is measured in `docs/benchmarks.md`), `foreign_keys=ON`, a busy timeout.
-//! - All writes go through [`Db::write`], which runs a closure in one transaction on a blocking
-//!   thread. TEMP triggers on every public table record each row change (inserts, updates,
+//! - All writes go through [`Db::write`], which runs a closure as one atomic unit on a blocking
+//!   thread. Writes that arrive while a commit is in progress are grouped into the next
+//!   transaction, each in its own savepoint (group commit: one fsync for many callers; a
+//!   failing closure undoes only its own work). If the shared transaction itself breaks (an I/O
+//!   error), the units that had succeeded get an error and the ones not yet run are queued
+//!   again. TEMP triggers on every public table record each row change (inserts, updates,
 //!   deletes, cascades included) as JSON in `temp.changes`; before commit the rows are read and
 //!   cleared, and after the commit succeeds they are published on the change feed. A rolled
 //!   back transaction therefore publishes nothing, and what is published is exactly what was
