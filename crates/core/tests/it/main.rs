@@ -6,6 +6,7 @@
 mod common;
 mod crash;
 mod delivery;
+mod docs;
 mod live;
 mod store;
 mod sync;
