@@ -7,6 +7,7 @@ mod common;
 mod crash;
 mod delivery;
 mod docs;
+mod interop;
 mod live;
 mod store;
 mod sync;
