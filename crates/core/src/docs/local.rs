@@ -214,6 +214,7 @@ pub fn list(conn: &Connection, me: Uuid) -> Result<Vec<DocumentInfo>, StoreError
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocState {
     pub snapshot: Option<Vec<u8>>,
+    pub snapshot_sv: Option<Vec<u8>>,
     pub upto_log: i64,
     pub server_seq: i64,
     pub snapshot_seq: i64,
@@ -223,15 +224,17 @@ pub struct DocState {
 pub fn state(conn: &Connection, document: Uuid) -> Result<Option<DocState>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT snapshot, upto_log, server_seq, snapshot_seq, rows_since_snapshot FROM doc_state WHERE document_id = ?1",
+            "SELECT snapshot, snapshot_sv, upto_log, server_seq, snapshot_seq, rows_since_snapshot FROM doc_state
+             WHERE document_id = ?1",
         )?
         .query_row([document.to_string()], |r| {
             Ok(DocState {
                 snapshot: r.get(0)?,
-                upto_log: r.get(1)?,
-                server_seq: r.get(2)?,
-                snapshot_seq: r.get(3)?,
-                rows_since_snapshot: r.get(4)?,
+                snapshot_sv: r.get(1)?,
+                upto_log: r.get(2)?,
+                server_seq: r.get(3)?,
+                snapshot_seq: r.get(4)?,
+                rows_since_snapshot: r.get(5)?,
             })
         })
         .optional()?)
@@ -294,16 +297,19 @@ pub fn rows_after(conn: &Connection, document: Uuid, after: i64) -> Result<Vec<(
         .collect::<Result<_, _>>()?)
 }
 
-/// Replaces the log up to `upto` by `snapshot` (the encoded state after exactly those rows).
-/// Rows after `upto` — updates that arrived while the snapshot was made — stay, and so do local
-/// rows not yet queued for the server (they are still to be sent; replaying them is harmless).
-pub fn compact(conn: &Connection, document: Uuid, snapshot: &[u8], upto: i64) -> Result<usize, StoreError> {
+/// Replaces the log up to `upto` by `snapshot` (the encoded state after exactly those rows, with
+/// its state vector `sv`). Rows after `upto` — updates that arrived while the snapshot was made —
+/// stay, and so do local rows not yet queued for the server (they are still to be sent;
+/// replaying them is harmless).
+pub fn compact(conn: &Connection, document: Uuid, snapshot: &[u8], sv: &[u8], upto: i64) -> Result<usize, StoreError> {
     ensure_state(conn, document)?;
     let n = conn
         .prepare_cached("DELETE FROM doc_log WHERE document_id = ?1 AND seq <= ?2 AND queued = 1")?
         .execute(params![document.to_string(), upto])?;
-    conn.prepare_cached("UPDATE doc_state SET snapshot = ?2, upto_log = ?3 WHERE document_id = ?1 AND upto_log <= ?3")?
-        .execute(params![document.to_string(), snapshot, upto])?;
+    conn.prepare_cached(
+        "UPDATE doc_state SET snapshot = ?2, snapshot_sv = ?3, upto_log = ?4 WHERE document_id = ?1 AND upto_log <= ?4",
+    )?
+    .execute(params![document.to_string(), snapshot, sv, upto])?;
     Ok(n)
 }
 
