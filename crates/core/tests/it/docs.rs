@@ -500,6 +500,14 @@ async fn a_viewer_cannot_write_the_engine_refuses_and_so_does_the_server() {
     let err = owner.engine.doc_update(doc, b"not yjs").await.expect_err("garbage is refused");
     assert!(err.to_string().contains("not a valid Yjs update"), "{err}");
     assert_eq!(owner.engine.doc_text(doc).await.expect("text"), "owner's words");
+    // Other bad input: a state vector or an awareness update that does not decode.
+    let err = owner.engine.doc_open(doc, b"\xff\xff").await.expect_err("a bad state vector is refused");
+    assert!(err.to_string().contains("state vector"), "{err}");
+    let err = owner.engine.doc_awareness(doc, b"\x01\x01").expect_err("a bad awareness update is refused");
+    assert!(err.to_string().contains("awareness"), "{err}");
+    let err = owner.engine.doc_update(Uuid::now_v7(), &update).await.expect_err("an unknown document");
+    assert_eq!(err.code(), ErrorCode::Refused);
+    assert_eq!(owner.engine.doc_text(doc).await.expect("text"), "owner's words", "nothing changed");
     // The server refuses the row itself (row rules), whatever the client does.
     let rest = viewer.rest(&backend).await;
     let refused = rest
@@ -686,6 +694,13 @@ async fn compaction_and_snapshots_keep_every_edit() {
     users[0].engine.shutdown().await;
     let again = crate::common::engine_with(&backend.url, &backend.anon_key, &dir, fast_docs).await;
     assert_eq!(again.doc_text(doc).await.expect("text after restart"), expected);
+    // Web clients read the plain-text rendering the editors keep in `content`.
+    eventually(Duration::from_secs(20), "collaborative_documents.content holds the text", || async {
+        let rows: Vec<serde_json::Value> =
+            backend.admin().from("collaborative_documents").select("content").eq("id", doc).execute().await.ok()?;
+        (rows.first()?["content"].as_str()? == expected).then_some(())
+    })
+    .await;
     // A device that never saw the document starts from the snapshot and converges.
     let late_dir = tempfile::tempdir().expect("dir");
     let late = crate::common::engine_with(&backend.url, &backend.anon_key, late_dir.path(), fast_docs).await;
