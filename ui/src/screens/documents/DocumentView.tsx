@@ -1,12 +1,14 @@
-import { useEffect, useState } from 'react';
+import { lazy, Suspense, useEffect, useState } from 'react';
 import { ErrorText } from '../../components/ErrorText';
 import { useI18n } from '../../i18n';
 import { toAppError, type AppError, type DocStatus, type DocumentInfo } from '../../ipc';
 import { PeoplePanel } from '../chat/PeoplePanel';
 import { DocBinding } from './DocBinding';
-import { DocEditor } from './DocEditor';
 import type { Me } from './DocumentsScreen';
 import { useCoEditors } from './useCoEditors';
+
+// Tiptap and ProseMirror are most of the bundle's weight: loaded when a document opens.
+const DocEditor = lazy(() => import('./DocEditor').then((m) => ({ default: m.DocEditor })));
 
 /** One open document: owns its DocBinding for as long as it is shown. */
 export function DocumentView({ info, me, online, onBack }: { info: DocumentInfo; me: Me; online: boolean; onBack: () => void }) {
@@ -48,7 +50,13 @@ export function DocumentView({ info, me, online, onBack }: { info: DocumentInfo;
       </header>
       <ErrorText error={error} />
       <div className="doc-body">
-        {binding ? <DocEditor binding={binding} me={me} readOnly={readOnly} /> : !error && <p className="muted">{t('documents.opening')}</p>}
+        {binding ? (
+          <Suspense fallback={<p className="muted">{t('documents.opening')}</p>}>
+            <DocEditor binding={binding} me={me} readOnly={readOnly} />
+          </Suspense>
+        ) : (
+          !error && <p className="muted">{t('documents.opening')}</p>
+        )}
         <PeoplePanel title={t('documents.coeditors')} empty={t('documents.alone')} people={coEditors} />
       </div>
     </section>
