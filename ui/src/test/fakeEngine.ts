@@ -28,7 +28,7 @@ export class FakeEngine {
       docAwareness: vi.fn(async (document_id: string, update: string) => {
         broadcast({ type: 'doc_awareness', document_id, update });
       }),
-      docClose: vi.fn(async () => {}),
+      docClose: vi.fn(async (_id: string) => {}),
       subscribe: (h: (e: RuwadEvent) => void) => {
         own.add(h);
         this.peers.add(h);

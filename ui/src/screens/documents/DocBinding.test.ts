@@ -113,3 +113,32 @@ describe('DocBinding', () => {
     expect(text(a)).toBe('');
   });
 });
+
+describe('DocBinding.close', () => {
+  it('closed while the handshake is in flight: closes after the open, applies nothing', async () => {
+    const engine = new FakeEngine();
+    engine.doc.getText('t').insert(0, 'late');
+    const transport = engine.connect();
+    const order: string[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const b = new DocBinding(DOC, {
+      ...transport,
+      docOpen: async (id, sv) => {
+        await gate;
+        order.push('open');
+        return transport.docOpen(id, sv);
+      },
+      docClose: async (id) => {
+        order.push('close');
+        return transport.docClose(id);
+      },
+    });
+    const opened = b.open();
+    const closed = b.close();
+    release();
+    await Promise.all([opened, closed]);
+    expect(order).toEqual(['open', 'close']);
+    expect(text(b)).toBe('');
+  });
+});

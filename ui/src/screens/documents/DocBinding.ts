@@ -52,7 +52,9 @@ export class DocBinding {
   readonly awareness = new Awareness(this.doc);
   /** Until the handshake says otherwise nothing local leaves: read-only is the safe default. */
   private readOnly = true;
-  private opened = false;
+  /** The handshake in flight or done; `close` waits for it so the engine never sees the
+   * close before the open. */
+  private opening: Promise<unknown> | undefined;
   private closed = false;
   private status: DocStatus | undefined;
   private readonly statusListeners = new Set<(s: DocStatus) => void>();
@@ -70,10 +72,11 @@ export class DocBinding {
 
   /** Runs the handshake; resolves with whether the document is read-only. */
   async open(): Promise<{ readOnly: boolean }> {
-    if (this.opened || this.closed) throw new Error('a DocBinding opens once');
-    this.opened = true;
+    if (this.opening || this.closed) throw new Error('a DocBinding opens once');
     this.unsubscribe = this.transport.subscribe(this.onEvent);
-    const reply = await this.transport.docOpen(this.documentId, toBase64(Y.encodeStateVector(this.doc)));
+    const request = this.transport.docOpen(this.documentId, toBase64(Y.encodeStateVector(this.doc)));
+    this.opening = request;
+    const reply = await request;
     if (this.closed) return { readOnly: reply.read_only };
     Y.applyUpdate(this.doc, fromBase64(reply.update), ENGINE);
     this.readOnly = reply.read_only;
@@ -103,7 +106,10 @@ export class DocBinding {
     this.awareness.off('update', this.onAwarenessUpdate);
     this.unsubscribe?.();
     this.statusListeners.clear();
-    if (this.opened) await this.transport.docClose(this.documentId).catch((e) => this.onError(ipc.toAppError(e)));
+    if (!this.opening) return;
+    // A failed open has nothing to close.
+    if (!(await this.opening.then(() => true, () => false))) return;
+    await this.transport.docClose(this.documentId).catch((e) => this.onError(ipc.toAppError(e)));
   }
 
   private send(update: Uint8Array) {
