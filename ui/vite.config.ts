@@ -8,7 +8,7 @@ export default defineConfig({
   plugins: [react()],
   base: './',
   clearScreen: false,
-  server: { port: 1420, strictPort: true },
+  server: { host: '127.0.0.1', port: 1420, strictPort: true },
   build: { outDir: 'dist', target: 'es2021', sourcemap: false },
   test: {
     environment: 'jsdom',
