@@ -3,7 +3,7 @@ import { ConnectionBar } from './components/ConnectionBar';
 import { Notices } from './components/Notices';
 import { OutboxPanel } from './components/OutboxPanel';
 import { Rail, SCREENS, type Screen } from './components/Rail';
-import { useAppState } from './hooks/useAppState';
+import { useAppState, type AppState } from './hooks/useAppState';
 import { useEngineEvent } from './hooks/useEngineEvent';
 import { useTheme } from './hooks/useTheme';
 import { useView } from './hooks/useView';
@@ -39,7 +39,7 @@ export function App() {
   );
 }
 
-function Workspace({ app }: { app: ReturnType<typeof useAppState> }) {
+function Workspace({ app }: { app: AppState }) {
   const [screen, setScreen] = useState<Screen>('chat');
   const [openChallenge, setOpenChallenge] = useState<Uuid | null>(null);
   const rooms = useView(readRooms, []);
