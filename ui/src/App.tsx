@@ -32,7 +32,7 @@ export function App() {
           state={app.connection.state}
           since={app.connection.since}
           counts={app.counts}
-          onShowFailed={() => setShowFailed(true)}
+          onShowFailed={signedIn ? () => setShowFailed(true) : undefined}
         />
       </div>
     </I18nProvider>

@@ -29,11 +29,14 @@ export function ConnectionBar({ state, counts, since, onShowFailed }: Connection
       <span className="dot" aria-hidden="true" />
       <span role="status">{label}</span>
       {counts.queued > 0 && <span className="queued">{t('connection.queued', { n: number(counts.queued) })}</span>}
-      {counts.failed > 0 && (
-        <button type="button" className="failed link" onClick={onShowFailed}>
-          {t('connection.failed', { n: number(counts.failed) })}
-        </button>
-      )}
+      {counts.failed > 0 &&
+        (onShowFailed ? (
+          <button type="button" className="failed link" onClick={onShowFailed}>
+            {t('connection.failed', { n: number(counts.failed) })}
+          </button>
+        ) : (
+          <span className="failed">{t('connection.failed', { n: number(counts.failed) })}</span>
+        ))}
     </footer>
   );
 }

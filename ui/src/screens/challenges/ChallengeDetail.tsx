@@ -23,11 +23,13 @@ export function ChallengeDetail({ challenge, me, onBack }: { challenge: Challeng
       <button type="button" className="link back" onClick={onBack}>
         {t('challenges.back')}
       </button>
-      <h1>{challenge.title}</h1>
+      <h1>
+        <bdi>{challenge.title}</bdi>
+      </h1>
       <p className="meta">
         <StatusBadge status={challenge.status} /> <Deadline deadline={challenge.deadline} />
       </p>
-      <p className="description">{challenge.description}</p>
+      <p className="description" dir="auto">{challenge.description}</p>
 
       <h2>{t('challenges.submissions')}</h2>
       <ErrorText error={subs.error} onRetry={subs.reload} />
@@ -35,14 +37,14 @@ export function ChallengeDetail({ challenge, me, onBack }: { challenge: Challeng
       <ul className="plain cards">
         {subs.data?.map((s) => (
           <li key={s.id} className={`card submission is-${s.state}`}>
-            <span className="card-title">{s.title}</span>
+            <bdi className="card-title">{s.title}</bdi>
             <StatusBadge status={s.status} />
             <span className="muted">
               {s.user_id === me ? t('chat.you') : (names(s.user_id) ?? t('chat.unknown_user'))} · {dateTime(s.created_at)}
             </span>
             {s.state === 'pending' && <span className="send-state">{t('chat.sending')}</span>}
             {s.state === 'failed' && <span className="send-state is-failed">{t('chat.not_sent')}</span>}
-            <p>{s.content}</p>
+            <p dir="auto">{s.content}</p>
           </li>
         ))}
       </ul>
@@ -81,14 +83,14 @@ function SubmitForm({ challengeId }: { challengeId: Uuid }) {
       <h2>{t('challenges.submit_title')}</h2>
       <label>
         {t('challenges.field_title')}
-        <input required value={title} onChange={(e) => {
+        <input dir="auto" required value={title} onChange={(e) => {
             setTitle(e.target.value);
             setDone(false);
           }} />
       </label>
       <label>
         {t('challenges.field_content')}
-        <textarea required rows={4} value={content} onChange={(e) => setContent(e.target.value)} />
+        <textarea dir="auto" required rows={4} value={content} onChange={(e) => setContent(e.target.value)} />
       </label>
       <ErrorText error={error} />
       {done && <p role="status">{t('challenges.submitted_ok')}</p>}

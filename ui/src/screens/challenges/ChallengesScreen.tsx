@@ -27,7 +27,7 @@ export function ChallengesScreen({ me, openId, onOpen }: { me: Uuid; openId: Uui
         {list.data?.map((c) => (
           <li key={c.id}>
             <button type="button" className="card challenge" onClick={() => onOpen(c.id)}>
-              <span className="card-title">{c.title}</span>
+              <bdi className="card-title">{c.title}</bdi>
               <StatusBadge status={c.status} />
               <Deadline deadline={c.deadline} />
             </button>

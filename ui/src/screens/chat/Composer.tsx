@@ -65,6 +65,7 @@ export function Composer({ room }: { room: Room }) {
     <form className="composer" onSubmit={onSubmit}>
       <ErrorText error={error} />
       <textarea
+        dir="auto"
         aria-label={t('chat.composer', { room: room.name })}
         placeholder={t('chat.composer', { room: room.name })}
         rows={2}

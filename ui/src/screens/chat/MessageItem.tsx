@@ -30,7 +30,9 @@ export function MessageItem({ message, me, author, failed }: MessageItemProps) {
   return (
     <li className={`message is-${message.state}${mine ? ' is-mine' : ''}`} aria-label={author}>
       <header>
-        <strong>{author}</strong> <time dateTime={message.created_at ?? undefined}>{time(message.created_at)}</time>
+        <strong>
+          <bdi>{author}</bdi>
+        </strong> <time dateTime={message.created_at ?? undefined}>{time(message.created_at)}</time>
         {message.edited_at && !deleted && <span className="muted"> {t('chat.edited')}</span>}
       </header>
       {editing ? (
@@ -43,7 +45,7 @@ export function MessageItem({ message, me, author, failed }: MessageItemProps) {
           onCancel={() => setEditing(false)}
         />
       ) : (
-        <p className={deleted ? 'content muted' : 'content'}>{deleted ? t('chat.deleted') : message.content}</p>
+        <p className={deleted ? 'content muted' : 'content'} dir="auto">{deleted ? t('chat.deleted') : message.content}</p>
       )}
       {!deleted && <Reactions message={message} me={me} onAction={run} />}
       {message.state === 'pending' && <p className="send-state">{t('chat.sending')}</p>}
@@ -95,7 +97,7 @@ function EditBox({ initial, onSave, onCancel }: { initial: string; onSave: (s: s
   };
   return (
     <div className="edit-box">
-      <textarea aria-label={t('chat.edit')} autoFocus value={text} onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} />
+      <textarea dir="auto" aria-label={t('chat.edit')} autoFocus value={text} onChange={(e) => setText(e.target.value)} onKeyDown={onKeyDown} />
       <button type="button" className="primary" disabled={!text.trim()} onClick={() => onSave(text)}>
         {t('chat.save')}
       </button>

@@ -17,7 +17,9 @@ export function RoomList({ rooms, selected, onSelect }: { rooms: Room[] | undefi
               aria-current={room.id === selected ? 'true' : undefined}
               onClick={() => onSelect(room.id)}
             >
-              <span className="room-name">{room.kind === 'direct' ? '@' : '#'} {room.name}</span>
+              <span className="room-name">
+                {room.kind === 'direct' ? '@' : '#'} <bdi>{room.name}</bdi>
+              </span>
               {room.unread > 0 && (
                 <span className="badge" aria-label={t('chat.unread', { n: room.unread })}>
                   {number(room.unread)}

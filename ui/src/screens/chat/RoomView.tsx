@@ -77,7 +77,7 @@ export function RoomView({ room, me }: { room: Room; me: Uuid }) {
       <div className="room-main">
         <header className="room-head">
           <h2>
-            {room.kind === 'direct' ? '@' : '#'} {room.name}
+            {room.kind === 'direct' ? '@' : '#'} <bdi>{room.name}</bdi>
           </h2>
         </header>
         <div className="messages" ref={scroll.ref} onScroll={scroll.onScroll} tabIndex={0} aria-label={t('chat.messages')}>

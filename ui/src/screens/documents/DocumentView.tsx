@@ -44,7 +44,9 @@ export function DocumentView({ info, me, online, onBack }: { info: DocumentInfo;
         {t('documents.back')}
       </button>
       <header className="doc-head">
-        <h1>{info.title}</h1>
+        <h1>
+          <bdi>{info.title}</bdi>
+        </h1>
         {readOnly && binding && <span className="status">{t('documents.read_only')}</span>}
         <SyncState online={online} status={status} />
       </header>

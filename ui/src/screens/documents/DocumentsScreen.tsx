@@ -32,7 +32,7 @@ export function DocumentsScreen({ me, online }: { me: Me; online: boolean }) {
         {list.data?.map((d) => (
           <li key={d.id}>
             <button type="button" className="card" onClick={() => setOpenId(d.id)}>
-              <span className="card-title">{d.title}</span>
+              <bdi className="card-title">{d.title}</bdi>
               <span className="status">{t(`documents.role.${d.role}`)}</span>
               <span className="muted">{t('documents.updated', { date: dateTime(d.updated_at) })}</span>
             </button>
