@@ -12,7 +12,6 @@ export default defineConfig({
   build: { outDir: 'dist', target: 'es2021', sourcemap: false },
   test: {
     environment: 'jsdom',
-    globals: true,
     setupFiles: ['./src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
   },
