@@ -953,3 +953,24 @@ async fn watch_document_access(docs: Arc<Docs>, mut events: broadcast::Receiver<
         }
     }
 }
+
+/// The shell runs engine calls on a multi-threaded runtime (Tauri commands): every future the
+/// API returns must be `Send`. Compiles only if they are.
+#[cfg(test)]
+#[allow(dead_code)]
+fn engine_futures_are_send(e: &Engine, id: Uuid) {
+    fn send<T: Send>(_: T) {}
+    send(e.doc_open(id, &[0]));
+    send(e.doc_update(id, &[0, 0]));
+    send(e.doc_updates(id, Vec::new()));
+    send(e.doc_diff(id, &[0]));
+    send(e.doc_close(id));
+    send(e.doc_text(id));
+    send(e.doc_status(id));
+    send(e.doc_state_vector(id));
+    send(e.doc_sync_now(id));
+    send(e.documents());
+    send(e.sign_in("", ""));
+    send(e.send_message(id, ""));
+    send(e.sync_now());
+}

@@ -199,22 +199,25 @@ impl Core {
 
     /// Applies updates, one transaction each (a single transaction over many is much slower
     /// in yrs). A malformed one is logged and skipped: a peer's bad row never blocks the rest.
-    fn apply<'a>(&mut self, updates: impl IntoIterator<Item = &'a [u8]>) -> usize {
+    /// Returns how many were given and which of them (by position) changed the document.
+    fn apply<'a>(&mut self, updates: impl IntoIterator<Item = &'a [u8]>) -> (usize, Vec<usize>) {
         let mut n = 0;
-        for u in updates {
+        let mut changed = Vec::new();
+        for (i, u) in updates.into_iter().enumerate() {
             n += 1;
             match Update::decode_v1(u) {
-                Ok(update) => self.apply_decoded(update),
+                Ok(update) => {
+                    let mut txn = self.doc.transact_mut();
+                    match txn.apply_update(update) {
+                        Ok(()) if txn.has_changes() => changed.push(i),
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!(error = %e, "a document update could not be applied; skipped"),
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "a document update does not decode; skipped"),
             }
         }
-        n
-    }
-
-    fn apply_decoded(&mut self, update: Update) {
-        if let Err(e) = self.doc.transact_mut().apply_update(update) {
-            tracing::warn!(error = %e, "a document update could not be applied; skipped");
-        }
+        (n, changed)
     }
 
     fn state_vector(&self) -> StateVector {
@@ -503,11 +506,17 @@ impl Docs {
         if open.read_only.load(Ordering::SeqCst) {
             return Err(DocError::ReadOnly);
         }
-        let decoded = updates
-            .iter()
-            .map(|u| Update::decode_v1(u))
-            .collect::<Result<Vec<Update>, _>>()
-            .map_err(|e| DocError::InvalidUpdate(e.to_string()))?;
+        // Validate everything before anything is stored. (Decoded values are not `Send`, so they
+        // are not kept across the store write; applying decodes again.)
+        let mut kept = Vec::with_capacity(updates.len());
+        for u in updates {
+            let decoded = Update::decode_v1(&u).map_err(|e| DocError::InvalidUpdate(e.to_string()))?;
+            // An empty update (a handshake with nothing to add) is not an edit.
+            if !decoded.is_empty() {
+                kept.push(u);
+            }
+        }
+        let updates = kept;
         if updates.is_empty() {
             return Ok(());
         }
@@ -516,10 +525,7 @@ impl Docs {
         // Relaxed: survives a killed process at once; the outbox entry's FULL commit within the
         // batch window makes it power-safe too (see `Store::write_relaxed`).
         let seq = self.store.write_relaxed(move |tx, _| local::append(tx, id, local::Origin::Local, &packed)).await?;
-        core.updates += decoded.len();
-        for u in decoded {
-            core.apply_decoded(u);
-        }
+        core.updates += core.apply(updates.iter().map(Vec::as_slice)).0;
         core.applied = seq;
         core.rows += 1;
         self.maybe_compact(id, &mut core).await;
@@ -788,11 +794,17 @@ impl Docs {
             })
             .await?;
         let before = core.state_vector();
-        core.updates += core.apply(updates.iter().map(Vec::as_slice));
+        let (n, changed) = core.apply(updates.iter().map(Vec::as_slice));
+        core.updates += n;
         core.applied = seq;
         core.rows += 1;
-        // Few updates go to the webview as they are; many as one diff.
-        let out: Vec<Vec<u8>> = if updates.len() <= 8 { updates } else { vec![core.encode_from(&before)] };
+        // What changed goes to the webview (nothing, for rows it already had): a few updates as
+        // they are, many as one diff.
+        let out: Vec<Vec<u8>> = if changed.len() <= 8 {
+            changed.into_iter().map(|i| updates[i].clone()).collect()
+        } else {
+            vec![core.encode_from(&before)]
+        };
         self.maybe_compact(id, &mut core).await;
         drop(core);
         for u in out {
@@ -899,7 +911,7 @@ fn load_into(core: &mut Core, state: local::DocState, rows: Vec<(i64, Vec<u8>)>)
     core.applied = state.upto_log;
     for (seq, blob) in &rows {
         match codec::unpack(blob) {
-            Ok(updates) => core.updates += core.apply(updates),
+            Ok(updates) => core.updates += core.apply(updates).0,
             Err(e) => tracing::warn!(error = %e, seq, "a document log row does not unpack; skipped"),
         }
         core.applied = *seq;

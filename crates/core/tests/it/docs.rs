@@ -751,3 +751,36 @@ async fn compaction_and_snapshots_keep_every_edit() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webview_only_hears_of_real_changes_and_an_empty_update_is_no_edit() {
+    let backend = Backend::start().await;
+    let users = peers(&backend, 2).await;
+    let doc = create_document(&backend, &users[0], &[users[1].id], &[]).await;
+    for u in &users {
+        wait_listed(u, doc).await;
+    }
+    let writer = UiDoc::bind(&users[0].engine, doc).await;
+    writer.edit(0, 0, "hello");
+    writer.push().await;
+    let reader = UiDoc::bind(&users[1].engine, doc).await;
+    eventually(Duration::from_secs(20), "the reader has it", || async { (reader.text() == "hello").then_some(()) })
+        .await;
+    // The handshake's "nothing to add" is not an edit: nothing pending, nothing sent.
+    users[1].engine.doc_update(doc, Update::EMPTY_V1).await.expect("an empty update is fine");
+    let status = users[1].engine.doc_status(doc).await.expect("status");
+    assert_eq!(status.pending, 0, "an empty update queues nothing");
+    // Catching up again (the overlap re-reads rows it has) tells the webview nothing.
+    let mut events = users[1].engine.events();
+    users[1].engine.doc_sync_now(doc).await.expect("catch up");
+    users[1].engine.doc_sync_now(doc).await.expect("catch up again");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut updates = 0;
+    while let Ok(e) = events.try_recv() {
+        if matches!(e, Event::DocUpdate { document_id, .. } if document_id == doc) {
+            updates += 1;
+        }
+    }
+    assert_eq!(updates, 0, "re-read rows change nothing, so the webview hears nothing");
+    assert_eq!(reader.text(), "hello");
+}
