@@ -40,6 +40,10 @@ pub fn init() -> Logging {
 impl Logging {
     /// Also writes the logs to daily files in `dir`.
     pub fn to_files(&self, dir: &Path) {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot create the log folder; logging to stderr only");
+            return;
+        }
         let appender = match Rolling::new()
             .rotation(Rotation::DAILY)
             .filename_prefix("ruwad")

@@ -84,6 +84,7 @@ fn deliver(
         // Blocks until the toast is clicked, dismissed or expires.
         handle.wait_for_action(move |action| {
             if action == "default" {
+                tracing::info!(challenge = %id, "toast clicked: opening the challenge");
                 crate::window::focus(&app);
                 crate::events::emit(&app, AppEvent::Shell(ShellEvent::Navigate { screen: Screen::Challenge, id }));
             }
