@@ -44,6 +44,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use uuid::Uuid;
 
+use crate::docs::{DocError, DocOptions, DocPeer, DocStatus, DocSync, Docs, DocumentInfo};
 use crate::events::{self, Changes, ConnectionState, CountOutbox, Event, Sink};
 use crate::live::{self, Live, LiveOptions, LiveParts};
 use crate::model::{Challenge, LiveMetrics, Message, MessagePage, OutboxEntry, QueueCounts, Room, Submission};
@@ -69,6 +70,7 @@ pub struct EngineConfig {
     pub sender: SenderOptions,
     pub sync: SyncOptions,
     pub live: LiveOptions,
+    pub docs: DocOptions,
 }
 
 impl EngineConfig {
@@ -88,6 +90,7 @@ impl EngineConfig {
             sender: SenderOptions::default(),
             sync: SyncOptions::default(),
             live: LiveOptions::default(),
+            docs: DocOptions::default(),
         }
     }
 }
@@ -125,6 +128,8 @@ pub enum EngineError {
     Rest(#[from] RestError),
     #[error("realtime: {0}")]
     Realtime(#[from] SendError),
+    #[error(transparent)]
+    Doc(#[from] DocError),
 }
 
 impl EngineError {
@@ -141,6 +146,9 @@ impl EngineError {
             EngineError::Rest(e) | EngineError::Sync(SyncError::Rest(e)) if e.is_transient() => ErrorCode::Unavailable,
             EngineError::Rest(_) | EngineError::Sync(_) => ErrorCode::Server,
             EngineError::Realtime(_) => ErrorCode::Unavailable,
+            EngineError::Doc(DocError::Store(StoreError::Refused(_))) => ErrorCode::Refused,
+            EngineError::Doc(DocError::Store(_)) => ErrorCode::Storage,
+            EngineError::Doc(_) => ErrorCode::Refused,
         }
     }
 }
@@ -157,11 +165,14 @@ struct Account {
     tasks: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
     /// The account's realtime client and entered rooms (none when realtime is off).
     realtime: Option<Live>,
+    docs: Arc<Docs>,
 }
 
 impl Account {
     /// Stops the tasks and waits for them (the sender settles its round first).
     async fn stop(&self) {
+        // Open documents queue their last edits before the tasks stop.
+        self.docs.close_all().await;
         self.cancel.cancel();
         let tasks = std::mem::take(&mut *self.tasks.lock().await);
         for t in tasks {
@@ -181,6 +192,7 @@ struct Inner {
     sender_options: SenderOptions,
     sync_options: SyncOptions,
     live_options: LiveOptions,
+    doc_options: DocOptions,
     events: broadcast::Sender<Event>,
     sink: Sink,
     connection: watch::Sender<ConnectionState>,
@@ -233,6 +245,7 @@ impl Engine {
                 sender_options: config.sender,
                 sync_options: config.sync,
                 live_options: config.live,
+                doc_options: config.docs,
                 events,
                 sink,
                 connection,
@@ -322,13 +335,6 @@ impl Engine {
         };
         let sync_wanted = Arc::new(Notify::new());
         let mut tasks = vec![tokio::spawn(sender.run(cancel.clone()))];
-        tasks.push(tokio::spawn(catch_up_task(
-            sync.clone(),
-            Arc::clone(&sync_wanted),
-            Arc::clone(&signals),
-            self.inner.connection.clone(),
-            cancel.clone(),
-        )));
         let realtime = if self.inner.live_options.enabled {
             let parts = LiveParts {
                 mirror: sync.clone(),
@@ -360,7 +366,37 @@ impl Engine {
         } else {
             None
         };
+        let docs = Arc::new(Docs::new(
+            store.clone(),
+            user,
+            self.inner.auth.clone(),
+            self.inner.project.clone(),
+            self.inner.sink.clone(),
+            self.inner.events.clone(),
+            Arc::clone(&signals),
+            realtime.as_ref().map(|r| r.client.clone()),
+            self.inner.doc_options.clone(),
+            cancel.clone(),
+        ));
+        tasks.push(tokio::spawn(catch_up_task(
+            sync.clone(),
+            Arc::clone(&docs),
+            Arc::clone(&sync_wanted),
+            Arc::clone(&signals),
+            self.inner.connection.clone(),
+            cancel.clone(),
+        )));
+        tasks.push(tokio::spawn(watch_document_access(
+            Arc::clone(&docs),
+            self.inner.events.subscribe(),
+            cancel.clone(),
+        )));
+        // Edits a crash left unqueued go out first.
+        if let Err(e) = docs.flush_all().await {
+            tracing::warn!(error = %e, "leftover document edits could not be queued yet");
+        }
         let account = Arc::new(Account {
+            docs,
             realtime,
             me: user,
             store: store.clone(),
@@ -726,6 +762,72 @@ impl Engine {
         self.act(Action::RecordActivity { kind: kind.to_string(), ref_id }).await
     }
 
+    // ---- documents -----------------------------------------------------------------------
+
+    /// The documents the user may open (cache).
+    pub async fn documents(&self) -> Result<Vec<DocumentInfo>, EngineError> {
+        Ok(self.account()?.docs.list().await?)
+    }
+
+    /// Binds a webview `Y.Doc` whose state vector is `state_vector` (v1; `[0]` when empty) to
+    /// the document: opens it (or joins the bindings already open) and returns what the
+    /// webview lacks, the engine's state vector, and whether the user may edit. See
+    /// ARCHITECTURE.md, "Document binding protocol".
+    pub async fn doc_open(&self, id: Uuid, state_vector: &[u8]) -> Result<DocSync, EngineError> {
+        Ok(self.account()?.docs.open(id, state_vector).await?)
+    }
+
+    /// What a bound webview lacks, without binding again (after it missed events: a lagged
+    /// event stream).
+    pub async fn doc_diff(&self, id: Uuid, state_vector: &[u8]) -> Result<DocSync, EngineError> {
+        Ok(self.account()?.docs.diff(id, state_vector).await?)
+    }
+
+    /// A local update (Yjs / yrs v1) of an open document: stored, applied, sent after the
+    /// batch window. Refused, changing nothing, on a read-only document or malformed bytes.
+    pub async fn doc_update(&self, id: Uuid, update: &[u8]) -> Result<(), EngineError> {
+        Ok(self.account()?.docs.local(id, vec![update.to_vec()]).await?)
+    }
+
+    /// Several local updates at once (one log row).
+    pub async fn doc_updates(&self, id: Uuid, updates: Vec<Vec<u8>>) -> Result<(), EngineError> {
+        Ok(self.account()?.docs.local(id, updates).await?)
+    }
+
+    /// The webview's awareness update (y-protocols format) for an open document.
+    pub fn doc_awareness(&self, id: Uuid, update: &[u8]) -> Result<(), EngineError> {
+        Ok(self.account()?.docs.awareness_local(id, update)?)
+    }
+
+    /// One binding lets go of the document; the last one closes it.
+    pub async fn doc_close(&self, id: Uuid) -> Result<(), EngineError> {
+        Ok(self.account()?.docs.close(id).await?)
+    }
+
+    /// The document's plain text (open or not).
+    pub async fn doc_text(&self, id: Uuid) -> Result<String, EngineError> {
+        Ok(self.account()?.docs.text(id).await?)
+    }
+
+    pub async fn doc_status(&self, id: Uuid) -> Result<DocStatus, EngineError> {
+        Ok(self.account()?.docs.status(id).await?)
+    }
+
+    /// The engine's state vector (v1) of an open document.
+    pub async fn doc_state_vector(&self, id: Uuid) -> Result<Vec<u8>, EngineError> {
+        Ok(self.account()?.docs.state_vector(id).await?)
+    }
+
+    /// Co-editors present in an open document (their awareness states).
+    pub fn doc_peers(&self, id: Uuid) -> Vec<DocPeer> {
+        self.account().map(|a| a.docs.peers(id)).unwrap_or_default()
+    }
+
+    /// Catches one document up through REST now.
+    pub async fn doc_sync_now(&self, id: Uuid) -> Result<(), EngineError> {
+        Ok(self.account()?.docs.catch_up(id).await?)
+    }
+
     // ---- the outbound queue --------------------------------------------------------------
 
     pub async fn queue_counts(&self) -> Result<QueueCounts, EngineError> {
@@ -763,6 +865,7 @@ impl Engine {
 /// nothing to send).
 async fn catch_up_task(
     sync: Mirror,
+    docs: Arc<Docs>,
     wanted: Arc<Notify>,
     signals: Arc<Signals>,
     connection: watch::Sender<ConnectionState>,
@@ -785,7 +888,14 @@ async fn catch_up_task(
         }
         let mut refreshed = false;
         loop {
-            match sync.catch_up().await {
+            let done = match sync.catch_up().await {
+                Ok(()) => {
+                    docs.refresh_access().await;
+                    docs.catch_up_all().await
+                }
+                Err(e) => Err(e),
+            };
+            match done {
                 Ok(()) => {
                     backoff.reset();
                     if !signals.offline.load(std::sync::atomic::Ordering::SeqCst)
@@ -825,6 +935,21 @@ async fn catch_up_task(
                     }
                 }
             }
+        }
+    }
+}
+
+/// Open documents follow membership changes (role, revocation) as soon as the cache has them.
+async fn watch_document_access(docs: Arc<Docs>, mut events: broadcast::Receiver<Event>, cancel: CancellationToken) {
+    loop {
+        let e = tokio::select! {
+            _ = cancel.cancelled() => return,
+            e = events.recv() => e,
+        };
+        match e {
+            Ok(Event::Documents { .. }) | Err(broadcast::error::RecvError::Lagged(_)) => docs.refresh_access().await,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }

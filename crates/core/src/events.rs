@@ -96,6 +96,23 @@ pub enum Event {
         room_id: Uuid,
         user_ids: Vec<Uuid>,
     },
+    /// Documents whose listing, access or sync status changed (re-read `documents()` /
+    /// `doc_status(id)`).
+    Documents {
+        ids: Vec<Uuid>,
+    },
+    /// Changes of an open document made elsewhere: a yrs / Yjs v1 update (base64) for the
+    /// webview's `Y.Doc` (apply with an origin that is not sent back).
+    DocUpdate {
+        document_id: Uuid,
+        update: String,
+    },
+    /// Co-editors' awareness (y-protocols awareness update, base64) for the webview's
+    /// `Awareness`.
+    DocAwareness {
+        document_id: Uuid,
+        update: String,
+    },
 }
 
 /// What one operation changed, by id.
@@ -110,6 +127,7 @@ pub struct Changes {
     pub activity: bool,
     pub metrics: Option<LiveMetrics>,
     pub notices: Vec<Notice>,
+    pub documents: BTreeSet<Uuid>,
 }
 
 impl Changes {
@@ -141,6 +159,7 @@ impl Changes {
             self.metrics = other.metrics;
         }
         self.notices.extend(other.notices);
+        self.documents.extend(other.documents);
     }
 
     /// The events for these changes (`counts`: the outbox counts at emission time).
@@ -166,6 +185,9 @@ impl Changes {
         }
         if !self.notices.is_empty() {
             out.push(Event::Notify { notices: crate::notify::group(self.notices) });
+        }
+        if !self.documents.is_empty() {
+            out.push(Event::Documents { ids: self.documents.into_iter().collect() });
         }
         out
     }

@@ -4,6 +4,7 @@
 //!
 //! Map (one file per concept; each module's doc explains its design and failure modes):
 //! - [`engine`]: [`Engine`], the API the shell calls, and the tasks it owns;
+//! - [`docs`]: collaborative documents (yrs), their local log, sync and awareness;
 //! - [`store`]: the SQLite database on its own thread, migrations, cached rows ([`store::cache`]);
 //! - [`queue`]: the outbound queue — actions, folding, claim / confirm / fail, and
 //!   [`queue::sender`], the single task that drains it;
@@ -18,6 +19,7 @@
 //! client-made UUID v7 ids, queue first / send second, transient vs permanent failures,
 //! Realtime as a hint and REST as the record.
 
+pub mod docs;
 pub mod engine;
 pub mod events;
 pub mod live;

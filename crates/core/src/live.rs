@@ -1,6 +1,6 @@
 //! The realtime wiring of one signed-in account: one [`RealtimeClient`] per account, its
 //! token kept current from [`Auth::sessions`], one channel (`ruwad:<user id>`) with a
-//! schema-wide postgres_changes subscription whose deliveries go to [`Mirror::apply_remote`]
+//! postgres_changes subscription per cached table whose deliveries go to [`Mirror::apply_remote`]
 //! in arrival order (the server checks the row rules of every delivery, so the user only gets
 //! rows they may see; tables the cache does not hold are ignored there).
 //!
@@ -36,6 +36,8 @@
 //! while the socket is down.
 
 use std::collections::{BTreeMap, HashMap};
+
+use futures_util::StreamExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -201,18 +203,40 @@ pub(crate) fn remote_change(c: PostgresChange) -> RemoteChange {
     }
 }
 
+/// The tables whose row changes the account's channel receives (what the cache holds).
+pub(crate) const CACHED_TABLES: &[&str] = &[
+    "profiles",
+    "chat_rooms",
+    "room_members",
+    "chat_messages",
+    "message_reactions",
+    "challenges",
+    "challenge_submissions",
+    "user_activities",
+    "collaborative_documents",
+    "document_members",
+];
+
 /// The account's channel: every `Subscribed` wakes the catch-up; every row change goes to the
 /// cache.
 async fn feed_changes(client: RealtimeClient, parts: LiveParts, cancel: CancellationToken) {
     let channel = client.channel(&format!("ruwad:{}", parts.mirror.me), ChannelConfig::default());
     // Listen to the channel's events before the first join can happen.
     let mut events = channel.events();
-    let mut changes = channel.subscribe_changes(PostgresChangesFilter {
-        event: ChangeEvent::All,
-        schema: "public".into(),
-        table: None,
-        filter: None,
-    });
+    // One binding per cached table (not the whole schema: document updates come on each open
+    // document's own channel, filtered by document).
+    let subscriptions: Vec<Subscription<PostgresChange>> = CACHED_TABLES
+        .iter()
+        .map(|t| {
+            channel.subscribe_changes(PostgresChangesFilter {
+                event: ChangeEvent::All,
+                schema: "public".into(),
+                table: Some((*t).into()),
+                filter: None,
+            })
+        })
+        .collect();
+    let mut changes = futures_util::stream::select_all(subscriptions);
     let mut missed = 0;
     loop {
         tokio::select! {
@@ -228,13 +252,13 @@ async fn feed_changes(client: RealtimeClient, parts: LiveParts, cancel: Cancella
                 Some(_) => {}
                 None => return,
             },
-            c = changes.recv() => match c {
+            c = changes.next() => match c {
                 Some(c) => {
                     if let Err(e) = parts.mirror.apply_remote(remote_change(c)).await {
                         tracing::warn!(error = %e, "realtime: a delivery could not be applied; catch-up will bring it");
                         parts.sync_wanted.notify_one();
                     }
-                    let now = changes.missed();
+                    let now: u64 = changes.iter().map(Subscription::missed).sum();
                     if now != missed {
                         missed = now;
                         parts.sync_wanted.notify_one();

@@ -25,6 +25,10 @@ pub enum Kind {
     MarkRead,
     CreateSubmission,
     RecordActivity,
+    /// A batch of local edits of a document (a `document_updates` row).
+    DocUpdate,
+    /// The plain-text rendering of a document (`collaborative_documents.content`).
+    DocContent,
 }
 
 impl Kind {
@@ -38,6 +42,8 @@ impl Kind {
             Kind::MarkRead => "mark_read",
             Kind::CreateSubmission => "create_submission",
             Kind::RecordActivity => "record_activity",
+            Kind::DocUpdate => "doc_update",
+            Kind::DocContent => "doc_content",
         }
     }
 
@@ -51,6 +57,8 @@ impl Kind {
             "mark_read" => Kind::MarkRead,
             "create_submission" => Kind::CreateSubmission,
             "record_activity" => Kind::RecordActivity,
+            "doc_update" => Kind::DocUpdate,
+            "doc_content" => Kind::DocContent,
             _ => return None,
         })
     }
@@ -276,6 +284,8 @@ mod tests {
             Kind::MarkRead,
             Kind::CreateSubmission,
             Kind::RecordActivity,
+            Kind::DocUpdate,
+            Kind::DocContent,
         ] {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
             assert_eq!(serde_json::to_value(k).expect("json"), json!(k.as_str()));

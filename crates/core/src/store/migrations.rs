@@ -25,8 +25,10 @@ pub struct Migration {
 }
 
 /// Every migration, in order; `version` is the position (1-based).
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "cache and outbox", sql: include_str!("../../migrations/0001_cache.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "cache and outbox", sql: include_str!("../../migrations/0001_cache.sql") },
+    Migration { version: 2, name: "documents", sql: include_str!("../../migrations/0002_documents.sql") },
+];
 
 /// The schema version this build writes.
 pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -117,7 +119,7 @@ mod tests {
     /// that has never been released.)
     #[test]
     fn released_migrations_are_unchanged() {
-        let pinned: &[(i64, u64)] = &[(1, 0x30c0_8dc0_ba4a_5029)];
+        let pinned: &[(i64, u64)] = &[(1, 0x30c0_8dc0_ba4a_5029), (2, 0xa9ba_bac4_0306_3562)];
         for (version, sum) in pinned {
             let m = &MIGRATIONS[(*version - 1) as usize];
             assert_eq!(checksum(m.sql), *sum, "migration {version} was edited");
@@ -127,7 +129,7 @@ mod tests {
     #[test]
     fn migrating_twice_applies_nothing_the_second_time_and_records_each_version() {
         let mut conn = Connection::open_in_memory().expect("db");
-        assert_eq!(migrate(&mut conn).expect("first"), vec![1]);
+        assert_eq!(migrate(&mut conn).expect("first"), vec![1, 2]);
         assert_eq!(migrate(&mut conn).expect("second"), Vec::<i64>::new());
         let recorded: i64 =
             conn.query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0)).expect("records");

@@ -38,6 +38,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::docs::local::{self as doc_local, DocMemberRow, DocumentRow};
 use crate::events::{Changes, Sink};
 use crate::model::MessagePage;
 use crate::notify;
@@ -151,7 +152,48 @@ impl Mirror {
         self.catch_up_challenges(&rest).await?;
         self.catch_up_submissions(&rest).await?;
         self.catch_up_activity(&rest).await?;
+        self.catch_up_documents(&rest).await?;
         Ok(())
+    }
+
+    /// Document metadata: every document the user may see and the memberships of those
+    /// (few: read whole). Documents no longer visible are forgotten, with their local copy
+    /// (see [`crate::docs::local::prune`]). The CRDT updates are caught up by
+    /// [`crate::docs`].
+    pub async fn catch_up_documents(&self, rest: &Rest) -> Result<Vec<Uuid>, SyncError> {
+        let docs: Vec<DocumentRow> =
+            read_all(rest, "collaborative_documents", self.options.page, |q| q.order("id", Order::Asc)).await?;
+        let ids: Vec<Uuid> = docs.iter().map(|d| d.id).collect();
+        let members: Vec<DocMemberRow> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            let wanted = ids.clone();
+            read_all(rest, "document_members", self.options.page, move |q| {
+                q.in_("document_id", wanted.iter()).order("document_id", Order::Asc).order("user_id", Order::Asc)
+            })
+            .await?
+        };
+        let (changes, gone) = self
+            .store
+            .write(move |tx, _| {
+                let mut changes = Changes::default();
+                for d in &docs {
+                    if doc_local::put_document(tx, d)? {
+                        changes.documents.insert(d.id);
+                    }
+                }
+                for m in &members {
+                    if doc_local::put_member(tx, m)? {
+                        changes.documents.insert(m.document_id);
+                    }
+                }
+                let gone = doc_local::prune(tx, &ids, &members)?;
+                changes.documents.extend(gone.iter().copied());
+                Ok((changes, gone))
+            })
+            .await?;
+        self.sink.send(changes);
+        Ok(gone)
     }
 
     /// Rooms, the user's memberships, the members and profiles of their rooms. Returns the
@@ -628,6 +670,32 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, me: Uuid, c: &RemoteChange) -> R
         ("profiles", RemoteKind::Insert | RemoteKind::Update) => {
             if let Some(r) = row::<ProfileRow>(t, &c.record)? {
                 cache::put_profile(tx, &r)?;
+            }
+        }
+        ("collaborative_documents", RemoteKind::Insert | RemoteKind::Update) => {
+            if let Some(d) = row::<DocumentRow>(t, &c.record)? {
+                if doc_local::put_document(tx, &d)? {
+                    changes.documents.insert(d.id);
+                }
+            }
+        }
+        ("document_members", RemoteKind::Insert | RemoteKind::Update) => {
+            if let Some(m) = row::<DocMemberRow>(t, &c.record)? {
+                if doc_local::put_member(tx, &m)? {
+                    changes.documents.insert(m.document_id);
+                }
+            }
+        }
+        ("document_members", RemoteKind::Delete) => {
+            #[derive(Deserialize)]
+            struct Key {
+                document_id: Uuid,
+                user_id: Uuid,
+            }
+            if let Some(k) = row::<Key>(t, &c.old_record)? {
+                if doc_local::remove_member(tx, k.document_id, k.user_id)? {
+                    changes.documents.insert(k.document_id);
+                }
             }
         }
         ("user_activities", RemoteKind::Insert) => {

@@ -6,6 +6,8 @@
 mod common;
 mod crash;
 mod delivery;
+mod docs;
+mod interop;
 mod live;
 mod store;
 mod sync;
