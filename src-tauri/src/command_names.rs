@@ -42,4 +42,11 @@ pub const COMMANDS: &[&str] = &[
     "cached_metrics",
     "recent_activity",
     "activity_series",
+    "documents",
+    "doc_open",
+    "doc_diff",
+    "doc_update",
+    "doc_awareness",
+    "doc_close",
+    "doc_status",
 ];

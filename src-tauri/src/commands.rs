@@ -10,11 +10,15 @@
 //! [`specta_builder`] lists them for the invoke handler and for the generated TypeScript
 //! bindings (`ui/src/bindings.ts`, see [`crate::bindings`]).
 //!
-//! Not here yet: `profiles` (no engine API for profiles), the documents commands (the engine's
-//! documents arrive with issue #6), `check_update` / `install_update` (no updater yet).
+//! Binary data (Yjs updates, state vectors, awareness) crosses as base64 strings.
+//!
+//! Not here yet: `profiles` (no engine API for profiles), `check_update` / `install_update`
+//! (no updater yet).
 
 use std::time::Duration;
 
+use ruwad_core::docs::codec::{b64, unb64};
+use ruwad_core::docs::{DocStatus, DocSync, DocumentInfo};
 use ruwad_core::model::{
     Activity, Challenge, LiveMetrics, MessagePage, OutboxEntry, QueueCounts, Room, SeriesPoint, Submission,
 };
@@ -27,7 +31,7 @@ use tauri::{AppHandle, State};
 use uuid::Uuid;
 
 use crate::config::{Backend, Settings};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::state::{AppState, Capabilities};
 
 async fn engine(state: &State<'_, AppState>) -> AppResult<Engine> {
@@ -351,6 +355,74 @@ pub async fn activity_series(
     Ok(engine(&state).await?.activity_series(window, bucket).await?)
 }
 
+// ---- documents (the binding protocol: `ruwad_core::docs`) ---------------------------------
+
+/// What the webview's `Y.Doc` gets when it binds a document (base64).
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct DocOpened {
+    /// The update the webview lacks (apply with the engine's origin).
+    pub update: String,
+    /// The engine's state vector: send back `Y.encodeStateAsUpdate(doc, state_vector)` through
+    /// `doc_update` when it is not empty.
+    pub state_vector: String,
+    pub read_only: bool,
+}
+
+impl From<DocSync> for DocOpened {
+    fn from(s: DocSync) -> DocOpened {
+        DocOpened { update: b64(&s.update), state_vector: b64(&s.state_vector), read_only: s.read_only }
+    }
+}
+
+fn bytes(text: &str) -> AppResult<Vec<u8>> {
+    unb64(text).map_err(|e| AppError::new(ErrorCode::Refused, e.to_string()))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn documents(state: State<'_, AppState>) -> AppResult<Vec<DocumentInfo>> {
+    Ok(engine(&state).await?.documents().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn doc_open(state: State<'_, AppState>, document_id: Uuid, state_vector: String) -> AppResult<DocOpened> {
+    Ok(engine(&state).await?.doc_open(document_id, &bytes(&state_vector)?).await?.into())
+}
+
+/// What a bound webview lacks (after a `reload`), without binding again.
+#[tauri::command]
+#[specta::specta]
+pub async fn doc_diff(state: State<'_, AppState>, document_id: Uuid, state_vector: String) -> AppResult<DocOpened> {
+    Ok(engine(&state).await?.doc_diff(document_id, &bytes(&state_vector)?).await?.into())
+}
+
+/// A local Yjs update (refused with `refused` on a read-only document).
+#[tauri::command]
+#[specta::specta]
+pub async fn doc_update(state: State<'_, AppState>, document_id: Uuid, update: String) -> AppResult<()> {
+    Ok(engine(&state).await?.doc_update(document_id, &bytes(&update)?).await?)
+}
+
+/// A y-protocols awareness update of the local client.
+#[tauri::command]
+#[specta::specta]
+pub async fn doc_awareness(state: State<'_, AppState>, document_id: Uuid, update: String) -> AppResult<()> {
+    Ok(engine(&state).await?.doc_awareness(document_id, &bytes(&update)?)?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn doc_close(state: State<'_, AppState>, document_id: Uuid) -> AppResult<()> {
+    Ok(engine(&state).await?.doc_close(document_id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn doc_status(state: State<'_, AppState>, document_id: Uuid) -> AppResult<DocStatus> {
+    Ok(engine(&state).await?.doc_status(document_id).await?)
+}
+
 /// Every command, for the invoke handler and the bindings.
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
@@ -394,6 +466,13 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             cached_metrics,
             recent_activity,
             activity_series,
+            documents,
+            doc_open,
+            doc_diff,
+            doc_update,
+            doc_awareness,
+            doc_close,
+            doc_status,
         ])
         .events(tauri_specta::collect_events![crate::events::AppEvent])
         .typ::<crate::error::AppError>()

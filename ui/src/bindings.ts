@@ -47,6 +47,16 @@ export const commands = {
 	cached_metrics: () => __TAURI_INVOKE<LiveMetrics | null>("cached_metrics"),
 	recent_activity: (limit: number) => __TAURI_INVOKE<Activity[]>("recent_activity", { limit }),
 	activity_series: (windowSecs: number, bucketSecs: number) => __TAURI_INVOKE<SeriesPoint[]>("activity_series", { windowSecs, bucketSecs }),
+	documents: () => __TAURI_INVOKE<DocumentInfo[]>("documents"),
+	doc_open: (documentId: string, stateVector: string) => __TAURI_INVOKE<DocOpened>("doc_open", { documentId, stateVector }),
+	/**  What a bound webview lacks (after a `reload`), without binding again. */
+	doc_diff: (documentId: string, stateVector: string) => __TAURI_INVOKE<DocOpened>("doc_diff", { documentId, stateVector }),
+	/**  A local Yjs update (refused with `refused` on a read-only document). */
+	doc_update: (documentId: string, update: string) => __TAURI_INVOKE<null>("doc_update", { documentId, update }),
+	/**  A y-protocols awareness update of the local client. */
+	doc_awareness: (documentId: string, update: string) => __TAURI_INVOKE<null>("doc_awareness", { documentId, update }),
+	doc_close: (documentId: string) => __TAURI_INVOKE<null>("doc_close", { documentId }),
+	doc_status: (documentId: string) => __TAURI_INVOKE<DocStatus>("doc_status", { documentId }),
 };
 
 /** Events */
@@ -134,6 +144,41 @@ export type DemoAccount = {
 	display_name: string,
 };
 
+/**  What the webview's `Y.Doc` gets when it binds a document (base64). */
+export type DocOpened = {
+	/**  The update the webview lacks (apply with the engine's origin). */
+	update: string,
+	/**
+	 *  The engine's state vector: send back `Y.encodeStateAsUpdate(doc, state_vector)` through
+	 *  `doc_update` when it is not empty.
+	 */
+	state_vector: string,
+	read_only: boolean,
+};
+
+/**  How a document's sync stands, for the UI ("offline" comes from the connection state). */
+export type DocStatus = {
+	open: boolean,
+	read_only: boolean,
+	/**  Local edits the server does not have yet ("saved locally" while > 0). */
+	pending: number,
+	/**  Local edits the server refused for good (see the outbox). */
+	failed: number,
+};
+
+/**  A document as the list shows it. */
+export type DocumentInfo = {
+	id: string,
+	title: string,
+	challenge_id: string | null,
+	created_by: string,
+	role: Role,
+	/**  The plain-text rendering (the server's, or the newer local one). */
+	content: string,
+	last_modified_by: string | null,
+	updated_at: string,
+};
+
 /**  A permanent refusal, as stored with the entry. */
 export type EntryError = {
 	/**  HTTP status, when the server answered. */
@@ -176,7 +221,22 @@ export type Event =
 /**  Who is typing in a room now (other users; empty when the last one stopped or expired). */
 { type: "typing"; room_id: string; user_ids: string[] } | 
 /**  Who is online in a room the user has entered (the user included). */
-{ type: "presence"; room_id: string; user_ids: string[] };
+{ type: "presence"; room_id: string; user_ids: string[] } | 
+/**
+ *  Documents whose listing, access or sync status changed (re-read `documents()` /
+ *  `doc_status(id)`).
+ */
+{ type: "documents"; ids: string[] } | 
+/**
+ *  Changes of an open document made elsewhere: a yrs / Yjs v1 update (base64) for the
+ *  webview's `Y.Doc` (apply with an origin that is not sent back).
+ */
+{ type: "doc_update"; document_id: string; update: string } | 
+/**
+ *  Co-editors' awareness (y-protocols awareness update, base64) for the webview's
+ *  `Awareness`.
+ */
+{ type: "doc_awareness"; document_id: string; update: string };
 
 export type Language = "en" | "ar";
 
@@ -265,6 +325,13 @@ export type Reaction = {
 	/**  Added locally, not yet confirmed by the server. */
 	pending: boolean,
 };
+
+/**  What the user may do with a document. */
+export type Role = 
+/**  Created it: edits, manages members. */
+"owner" | "editor" | 
+/**  Reads only: the engine refuses local edits, the server refuses the rows. */
+"viewer";
 
 export type Room = {
 	id: string,
