@@ -60,6 +60,9 @@ pub struct AppInfo {
 #[tauri::command]
 #[specta::specta]
 pub async fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppResult<AppInfo> {
+    // Answer once the engine has started (or failed to), so the keychain capability is known;
+    // a start failure is reported by the other commands.
+    let _ = state.running().await;
     let backend = state.running_now().map(|r| r.backend.clone()).unwrap_or_else(|| state.configured_backend());
     Ok(AppInfo {
         version: app.package_info().version.to_string(),
