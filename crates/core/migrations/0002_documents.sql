@@ -21,6 +21,8 @@ CREATE TABLE doc_state (
     document_id TEXT PRIMARY KEY,
     -- yrs v1 encoding of the state after every doc_log row with seq <= upto_log (NULL: none yet).
     snapshot BLOB,
+    -- The state vector of that snapshot (v1), so a binding can be answered before it is loaded.
+    snapshot_sv BLOB,
     upto_log INTEGER NOT NULL DEFAULT 0,
     -- Highest document_updates.seq integrated (catch-up resumes a little before it).
     server_seq INTEGER NOT NULL DEFAULT 0,

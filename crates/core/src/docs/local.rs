@@ -216,6 +216,7 @@ pub fn list(conn: &Connection, me: Uuid) -> Result<Vec<DocumentInfo>, StoreError
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DocState {
     pub snapshot: Option<Vec<u8>>,
+    pub snapshot_sv: Option<Vec<u8>>,
     pub upto_log: i64,
     pub server_seq: i64,
     pub snapshot_seq: i64,
@@ -225,15 +226,17 @@ pub struct DocState {
 pub fn state(conn: &Connection, document: Uuid) -> Result<Option<DocState>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT snapshot, upto_log, server_seq, snapshot_seq, rows_since_snapshot FROM doc_state WHERE document_id = ?1",
+            "SELECT snapshot, snapshot_sv, upto_log, server_seq, snapshot_seq, rows_since_snapshot FROM doc_state
+             WHERE document_id = ?1",
         )?
         .query_row([document.to_string()], |r| {
             Ok(DocState {
                 snapshot: r.get(0)?,
-                upto_log: r.get(1)?,
-                server_seq: r.get(2)?,
-                snapshot_seq: r.get(3)?,
-                rows_since_snapshot: r.get(4)?,
+                snapshot_sv: r.get(1)?,
+                upto_log: r.get(2)?,
+                server_seq: r.get(3)?,
+                snapshot_seq: r.get(4)?,
+                rows_since_snapshot: r.get(5)?,
             })
         })
         .optional()?)
@@ -296,16 +299,19 @@ pub fn rows_after(conn: &Connection, document: Uuid, after: i64) -> Result<Vec<(
         .collect::<Result<_, _>>()?)
 }
 
-/// Replaces the log up to `upto` by `snapshot` (the encoded state after exactly those rows).
-/// Rows after `upto` — updates that arrived while the snapshot was made — stay, and so do local
-/// rows not yet queued for the server (they are still to be sent; replaying them is harmless).
-pub fn compact(conn: &Connection, document: Uuid, snapshot: &[u8], upto: i64) -> Result<usize, StoreError> {
+/// Replaces the log up to `upto` by `snapshot` (the encoded state after exactly those rows, with
+/// its state vector `sv`). Rows after `upto` — updates that arrived while the snapshot was made —
+/// stay, and so do local rows not yet queued for the server (they are still to be sent;
+/// replaying them is harmless).
+pub fn compact(conn: &Connection, document: Uuid, snapshot: &[u8], sv: &[u8], upto: i64) -> Result<usize, StoreError> {
     ensure_state(conn, document)?;
     let n = conn
         .prepare_cached("DELETE FROM doc_log WHERE document_id = ?1 AND seq <= ?2 AND queued = 1")?
         .execute(params![document.to_string(), upto])?;
-    conn.prepare_cached("UPDATE doc_state SET snapshot = ?2, upto_log = ?3 WHERE document_id = ?1 AND upto_log <= ?3")?
-        .execute(params![document.to_string(), snapshot, upto])?;
+    conn.prepare_cached(
+        "UPDATE doc_state SET snapshot = ?2, snapshot_sv = ?3, upto_log = ?4 WHERE document_id = ?1 AND upto_log <= ?4",
+    )?
+    .execute(params![document.to_string(), snapshot, sv, upto])?;
     Ok(n)
 }
 
@@ -347,4 +353,86 @@ pub fn pending(conn: &Connection, document: Uuid) -> Result<(u64, u64), StoreErr
         )?
         .query_row([crate::queue::doc_stream(document)], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(((unqueued + queued) as u64, failed as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("db");
+        crate::store::migrate_for_tests(&mut conn);
+        conn
+    }
+
+    #[test]
+    fn compaction_keeps_rows_after_the_snapshot_and_local_rows_not_yet_queued() {
+        let conn = db();
+        let doc = Uuid::now_v7();
+        let r1 = append(&conn, doc, Origin::Remote, b"r1").expect("append");
+        let l2 = append(&conn, doc, Origin::Local, b"l2").expect("append");
+        let r3 = append(&conn, doc, Origin::Remote, b"r3").expect("append");
+        // The snapshot covers up to r3; then a row arrives while it is written.
+        let r4 = append(&conn, doc, Origin::Remote, b"r4").expect("append");
+        assert_eq!(compact(&conn, doc, b"snap", b"sv", r3).expect("compact"), 2, "r1 and r3 go");
+        let st = state(&conn, doc).expect("state").expect("row");
+        assert_eq!(
+            (st.snapshot.as_deref(), st.snapshot_sv.as_deref(), st.upto_log),
+            (Some(&b"snap"[..]), Some(&b"sv"[..]), r3)
+        );
+        let left: Vec<i64> = conn
+            .prepare("SELECT seq FROM doc_log WHERE document_id = ?1 ORDER BY seq")
+            .expect("sql")
+            .query_map([doc.to_string()], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(left, vec![l2, r4], "the unqueued local row and the later row stay");
+        assert_eq!(
+            rows_after(&conn, doc, st.upto_log).expect("rows").len(),
+            1,
+            "only r4 is replayed after the snapshot"
+        );
+        assert_eq!(unqueued(&conn, doc).expect("unqueued").len(), 1, "l2 is still to be sent");
+        // A later snapshot never goes back.
+        compact(&conn, doc, b"older", b"sv0", r1).expect("compact");
+        assert_eq!(state(&conn, doc).expect("state").expect("row").snapshot.as_deref(), Some(&b"snap"[..]));
+        // Sequence numbers are never reused after rows are deleted.
+        mark_queued(&conn, &[l2]).expect("queued");
+        compact(&conn, doc, b"all", b"sv", r4).expect("compact");
+        assert!(append(&conn, doc, Origin::Remote, b"r5").expect("append") > r4);
+    }
+
+    #[test]
+    fn roles_and_pruning_follow_the_server() {
+        let conn = db();
+        let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let row = |id: Uuid, by: Uuid| DocumentRow {
+            id,
+            title: "t".into(),
+            challenge_id: None,
+            created_by: by,
+            content: String::new(),
+            version: 0,
+            last_modified_by: None,
+            updated_at: "2026-11-29T10:00:00+00:00".into(),
+        };
+        let (mine, shared, gone) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        for (d, by) in [(mine, me), (shared, other), (gone, other)] {
+            put_document(&conn, &row(d, by)).expect("put");
+        }
+        let viewer = DocMemberRow { document_id: shared, user_id: me, role: "viewer".into() };
+        put_member(&conn, &viewer).expect("member");
+        put_member(&conn, &DocMemberRow { document_id: gone, user_id: me, role: "editor".into() }).expect("member");
+        assert_eq!(role(&conn, mine, me).expect("role"), Some(Role::Owner));
+        assert_eq!(role(&conn, shared, me).expect("role"), Some(Role::Viewer));
+        assert_eq!(role(&conn, gone, me).expect("role"), Some(Role::Editor));
+        append(&conn, gone, Origin::Remote, b"x").expect("append");
+        append(&conn, gone, Origin::Local, b"unsent").expect("append");
+        let pruned = prune(&conn, &[mine, shared], std::slice::from_ref(&viewer)).expect("prune");
+        assert_eq!(pruned, vec![gone]);
+        assert_eq!(role(&conn, gone, me).expect("role"), None);
+        assert_eq!(list(&conn, me).expect("list").len(), 2);
+        assert_eq!(unqueued(&conn, gone).expect("unqueued").len(), 1, "edits never sent are kept");
+    }
 }

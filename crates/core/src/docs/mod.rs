@@ -205,15 +205,17 @@ impl Core {
         for u in updates {
             n += 1;
             match Update::decode_v1(u) {
-                Ok(update) => {
-                    if let Err(e) = self.doc.transact_mut().apply_update(update) {
-                        tracing::warn!(error = %e, "a document update could not be applied; skipped");
-                    }
-                }
+                Ok(update) => self.apply_decoded(update),
                 Err(e) => tracing::warn!(error = %e, "a document update does not decode; skipped"),
             }
         }
         n
+    }
+
+    fn apply_decoded(&mut self, update: Update) {
+        if let Err(e) = self.doc.transact_mut().apply_update(update) {
+            tracing::warn!(error = %e, "a document update could not be applied; skipped");
+        }
     }
 
     fn state_vector(&self) -> StateVector {
@@ -232,7 +234,8 @@ impl Core {
 /// One open document: its yrs copy, its channel and its tasks.
 struct OpenDoc {
     id: Uuid,
-    core: tokio::sync::Mutex<Core>,
+    /// In an `Arc` so a background load can hold the lock (an owned guard).
+    core: Arc<tokio::sync::Mutex<Core>>,
     read_only: AtomicBool,
     /// Bindings (webview editors) holding it open.
     opens: AtomicUsize,
@@ -361,23 +364,37 @@ impl Docs {
                         open
                     }
                     None => {
-                        let core = self.load(id).await?;
-                        let open = Arc::new(OpenDoc {
-                            id,
-                            core: tokio::sync::Mutex::new(core),
-                            read_only: AtomicBool::new(!role.can_edit()),
-                            opens: AtomicUsize::new(1),
-                            flush: Notify::new(),
-                            content: Notify::new(),
-                            catch_up: Notify::new(),
-                            awareness_changed: Notify::new(),
-                            awareness: Mutex::new(awareness::Awareness::default()),
-                            cancel: self.cancel.child_token(),
-                            tasks: Mutex::new(Vec::new()),
-                        });
-                        self.open.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::clone(&open));
+                        let (state, rows) = self.read_log(id).await?;
+                        // A binding with an empty doc, and nothing after the snapshot: answer with
+                        // the stored snapshot at once and load the engine's copy in the
+                        // background (anything needing it waits on the lock).
+                        let quick = match (&state.snapshot, &state.snapshot_sv) {
+                            (Some(snap), Some(ssv)) if rows.is_empty() && sv == StateVector::default() => {
+                                Some(DocSync {
+                                    update: snap.clone(),
+                                    state_vector: ssv.clone(),
+                                    read_only: !role.can_edit(),
+                                })
+                            }
+                            _ => None,
+                        };
+                        // Locked before it is registered: nothing touches the copy until loaded.
+                        let core = Arc::new(tokio::sync::Mutex::new(Core::new()));
+                        let mut guard = Arc::clone(&core).lock_owned().await;
+                        let open = self.register(id, role, core);
                         self.start_tasks(&open);
-                        open
+                        match quick {
+                            Some(reply) => {
+                                tokio::task::spawn_blocking(move || load_into(&mut guard, state, rows));
+                                self.announce_peers(&open);
+                                return Ok(reply);
+                            }
+                            None => {
+                                load_into(&mut guard, state, rows);
+                                drop(guard);
+                                open
+                            }
+                        }
                     }
                 }
             }
@@ -387,35 +404,51 @@ impl Docs {
             let core = open.core.lock().await;
             (core.encode_from(&sv), core.state_vector().encode_v1())
         };
-        if let Some(peers) = open.awareness().snapshot() {
-            let _ = self.events.send(Event::DocAwareness { document_id: id, update: codec::b64(&peers) });
-        }
+        self.announce_peers(&open);
         Ok(DocSync { update, state_vector, read_only: open.read_only.load(Ordering::SeqCst) })
     }
 
-    /// Reads a document's snapshot and log into a fresh `Doc`.
-    async fn load(&self, id: Uuid) -> Result<Core, DocError> {
-        let (state, rows) = self
-            .store
+    /// Registers a new open document (the caller holds the gate).
+    fn register(&self, id: Uuid, role: Role, core: Arc<tokio::sync::Mutex<Core>>) -> Arc<OpenDoc> {
+        let open = Arc::new(OpenDoc {
+            id,
+            core,
+            read_only: AtomicBool::new(!role.can_edit()),
+            opens: AtomicUsize::new(1),
+            flush: Notify::new(),
+            content: Notify::new(),
+            catch_up: Notify::new(),
+            awareness_changed: Notify::new(),
+            awareness: Mutex::new(awareness::Awareness::default()),
+            cancel: self.cancel.child_token(),
+            tasks: Mutex::new(Vec::new()),
+        });
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::clone(&open));
+        open
+    }
+
+    /// Tells a new binding who is already here.
+    fn announce_peers(&self, open: &OpenDoc) {
+        if let Some(peers) = open.awareness().snapshot() {
+            let _ = self.events.send(Event::DocAwareness { document_id: open.id, update: codec::b64(&peers) });
+        }
+    }
+
+    async fn read_log(&self, id: Uuid) -> Result<(local::DocState, Vec<(i64, Vec<u8>)>), StoreError> {
+        self.store
             .read(move |c| {
                 let state = local::state(c, id)?.unwrap_or_default();
                 let rows = local::rows_after(c, id, state.upto_log)?;
                 Ok((state, rows))
             })
-            .await?;
+            .await
+    }
+
+    /// Reads a document's snapshot and log into a fresh `Doc`.
+    async fn load(&self, id: Uuid) -> Result<Core, DocError> {
+        let (state, rows) = self.read_log(id).await?;
         let mut core = Core::new();
-        if let Some(snapshot) = &state.snapshot {
-            core.apply([snapshot.as_slice()]);
-        }
-        core.applied = state.upto_log;
-        for (seq, blob) in &rows {
-            match codec::unpack(blob) {
-                Ok(updates) => core.updates += core.apply(updates),
-                Err(e) => tracing::warn!(error = %e, seq, "a document log row does not unpack; skipped"),
-            }
-            core.applied = *seq;
-        }
-        core.rows = rows.len();
+        load_into(&mut core, state, rows);
         Ok(core)
     }
 
@@ -441,6 +474,15 @@ impl Docs {
         if let Err(e) = self.flush(open.id).await {
             tracing::warn!(error = %e, "closing a document: its edits stay in the log and are queued later");
         }
+        // The next open starts from one snapshot instead of replaying the tail of the log.
+        {
+            let mut core = open.core.lock().await;
+            if core.rows > 1 {
+                if let Err(e) = self.compact(open.id, &mut core).await {
+                    tracing::warn!(error = %e, "closing a document: compaction failed; the log stays as it is");
+                }
+            }
+        }
         if !open.read_only.load(Ordering::SeqCst) {
             self.write_content(open).await;
         }
@@ -462,9 +504,11 @@ impl Docs {
         if open.read_only.load(Ordering::SeqCst) {
             return Err(DocError::ReadOnly);
         }
-        for u in &updates {
-            Update::decode_v1(u).map_err(|e| DocError::InvalidUpdate(e.to_string()))?;
-        }
+        let decoded = updates
+            .iter()
+            .map(|u| Update::decode_v1(u))
+            .collect::<Result<Vec<Update>, _>>()
+            .map_err(|e| DocError::InvalidUpdate(e.to_string()))?;
         if updates.is_empty() {
             return Ok(());
         }
@@ -473,7 +517,10 @@ impl Docs {
         // Relaxed: survives a killed process at once; the outbox entry's FULL commit within the
         // batch window makes it power-safe too (see `Store::write_relaxed`).
         let seq = self.store.write_relaxed(move |tx, _| local::append(tx, id, local::Origin::Local, &packed)).await?;
-        core.updates += core.apply(updates.iter().map(Vec::as_slice));
+        core.updates += decoded.len();
+        for u in decoded {
+            core.apply_decoded(u);
+        }
         core.applied = seq;
         core.rows += 1;
         self.maybe_compact(id, &mut core).await;
@@ -540,8 +587,11 @@ impl Docs {
     /// Replaces the log up to the last applied row by the encoded state (see the module doc).
     async fn compact(&self, id: Uuid, core: &mut Core) -> Result<(), StoreError> {
         let snapshot = core.encode_from(&StateVector::default());
+        let sv = core.state_vector().encode_v1();
         let upto = core.applied;
-        let removed = self.store.write(move |tx, _| local::compact(tx, id, &snapshot, upto)).await?;
+        // Relaxed: the transaction is atomic either way — after a power cut the log is as it was
+        // before (rows and old snapshot) or compacted.
+        let removed = self.store.write_relaxed(move |tx, _| local::compact(tx, id, &snapshot, &sv, upto)).await?;
         tracing::debug!(%id, upto, removed, "document log compacted");
         core.rows = 0;
         core.updates = 0;
@@ -840,6 +890,22 @@ impl Docs {
         }
         *open.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
     }
+}
+
+/// Replays a snapshot and the log rows after it into `core`.
+fn load_into(core: &mut Core, state: local::DocState, rows: Vec<(i64, Vec<u8>)>) {
+    if let Some(snapshot) = &state.snapshot {
+        core.apply([snapshot.as_slice()]);
+    }
+    core.applied = state.upto_log;
+    for (seq, blob) in &rows {
+        match codec::unpack(blob) {
+            Ok(updates) => core.updates += core.apply(updates),
+            Err(e) => tracing::warn!(error = %e, seq, "a document log row does not unpack; skipped"),
+        }
+        core.applied = *seq;
+    }
+    core.rows = rows.len();
 }
 
 fn pack_rows(rows: &[(i64, Vec<u8>)]) -> (Vec<u8>, i64) {

@@ -500,6 +500,14 @@ async fn a_viewer_cannot_write_the_engine_refuses_and_so_does_the_server() {
     let err = owner.engine.doc_update(doc, b"not yjs").await.expect_err("garbage is refused");
     assert!(err.to_string().contains("not a valid Yjs update"), "{err}");
     assert_eq!(owner.engine.doc_text(doc).await.expect("text"), "owner's words");
+    // Other bad input: a state vector or an awareness update that does not decode.
+    let err = owner.engine.doc_open(doc, b"\xff\xff").await.expect_err("a bad state vector is refused");
+    assert!(err.to_string().contains("state vector"), "{err}");
+    let err = owner.engine.doc_awareness(doc, b"\x01\x01").expect_err("a bad awareness update is refused");
+    assert!(err.to_string().contains("awareness"), "{err}");
+    let err = owner.engine.doc_update(Uuid::now_v7(), &update).await.expect_err("an unknown document");
+    assert_eq!(err.code(), ErrorCode::Refused);
+    assert_eq!(owner.engine.doc_text(doc).await.expect("text"), "owner's words", "nothing changed");
     // The server refuses the row itself (row rules), whatever the client does.
     let rest = viewer.rest(&backend).await;
     let refused = rest
@@ -613,6 +621,46 @@ async fn awareness_reaches_the_others_and_a_silent_peer_is_dropped() {
     .expect("the webview got an awareness event");
     let entries = ruwad_core::docs::awareness::decode(&unb64(&forwarded).expect("b64")).expect("y-protocols");
     assert_eq!(entries[0].state.as_ref(), Some(&state));
+    // A cursor moving 100 times in a burst: at most 20 broadcasts a second go out, and the last
+    // position is the one that stays.
+    let mut seen = users[1].engine.events();
+    let start = std::time::Instant::now();
+    for pos in 0..100u64 {
+        let moved = json!({"user": {"name": "Layla", "color": "#0F766E"}, "cursor": {"anchor": pos, "head": pos}});
+        let update = ruwad_core::docs::awareness::encode(&[ruwad_core::docs::awareness::Entry {
+            client_id: 4242,
+            clock: 2 + pos,
+            state: Some(moved),
+        }]);
+        users[0].engine.doc_awareness(doc, &update).expect("awareness");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let burst = start.elapsed();
+    let mut received = 0u32;
+    let mut last = None;
+    let _ = tokio::time::timeout(Duration::from_millis(600), async {
+        loop {
+            match seen.recv().await {
+                Ok(Event::DocAwareness { document_id, update }) if document_id == doc => {
+                    received += 1;
+                    last = Some(update);
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return,
+            }
+        }
+    })
+    .await;
+    // 20 a second over the burst and the time watched after it (renewals included); without the
+    // throttle all 100 would arrive.
+    let allowed = ((burst.as_secs_f64() + 0.6) * 20.0).ceil() as u32 + 1;
+    assert!(received >= 1 && received <= allowed, "{received} broadcasts for a {burst:?} burst (≤ {allowed} allowed)");
+    let last = ruwad_core::docs::awareness::decode(&unb64(&last.expect("one arrived")).expect("b64")).expect("decodes");
+    assert_eq!(
+        last[0].state.as_ref().map(|s| s["cursor"]["anchor"].clone()),
+        Some(json!(99)),
+        "the last position wins"
+    );
     // Renewals keep the peer present past the timeout…
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(users[1].engine.doc_peers(doc).len(), 1, "renewed every 300 ms, kept");
@@ -686,6 +734,13 @@ async fn compaction_and_snapshots_keep_every_edit() {
     users[0].engine.shutdown().await;
     let again = crate::common::engine_with(&backend.url, &backend.anon_key, &dir, fast_docs).await;
     assert_eq!(again.doc_text(doc).await.expect("text after restart"), expected);
+    // Web clients read the plain-text rendering the editors keep in `content`.
+    eventually(Duration::from_secs(20), "collaborative_documents.content holds the text", || async {
+        let rows: Vec<serde_json::Value> =
+            backend.admin().from("collaborative_documents").select("content").eq("id", doc).execute().await.ok()?;
+        (rows.first()?["content"].as_str()? == expected).then_some(())
+    })
+    .await;
     // A device that never saw the document starts from the snapshot and converges.
     let late_dir = tempfile::tempdir().expect("dir");
     let late = crate::common::engine_with(&backend.url, &backend.anon_key, late_dir.path(), fast_docs).await;
