@@ -404,7 +404,15 @@ pub async fn doc_diff(state: State<'_, AppState>, document_id: Uuid, state_vecto
 #[tauri::command]
 #[specta::specta]
 pub async fn doc_update(state: State<'_, AppState>, document_id: Uuid, update: String) -> AppResult<()> {
-    Ok(engine(&state).await?.doc_update(document_id, &bytes(&update)?).await?)
+    let (engine, update) = (engine(&state).await?, bytes(&update)?);
+    // Workaround: `Engine::doc_update`'s future is not `Send` (ruwad-core keeps decoded yrs
+    // updates across an `.await`), and a Tauri command's must be. It runs to completion on a
+    // blocking thread with the runtime's handle instead. Remove when the engine's is `Send`.
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || handle.block_on(engine.doc_update(document_id, &update)))
+        .await
+        .map_err(|e| AppError::internal(format!("the document update task failed: {e}")))?
+        .map_err(AppError::from)
 }
 
 /// A y-protocols awareness update of the local client.
