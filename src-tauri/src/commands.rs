@@ -409,10 +409,11 @@ pub async fn doc_update(state: State<'_, AppState>, document_id: Uuid, update: S
     // updates across an `.await`), and a Tauri command's must be. It runs to completion on a
     // blocking thread with the runtime's handle instead. Remove when the engine's is `Send`.
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || handle.block_on(engine.doc_update(document_id, &update)))
-        .await
-        .map_err(|e| AppError::internal(format!("the document update task failed: {e}")))?
-        .map_err(AppError::from)
+    tokio::task::spawn_blocking(move || {
+        handle.block_on(engine.doc_update(document_id, &update)).map_err(AppError::from)
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("the document update task failed: {e}")))?
 }
 
 /// A y-protocols awareness update of the local client.
