@@ -35,6 +35,7 @@ pub const CAPACITY: usize = 1024;
 
 /// The connection to the project as the UI shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ConnectionState {
     /// The last request reached the server.
@@ -47,6 +48,7 @@ pub enum ConnectionState {
 
 /// Something the shell should reflect.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// Signed in (`user_id`) or out (`None`).

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 /// Where a change the user made stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum SendState {
     /// Saved locally and queued; the server does not have it yet ("sending").
@@ -18,6 +19,7 @@ pub enum SendState {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Profile {
     pub id: Uuid,
     pub display_name: String,
@@ -26,6 +28,7 @@ pub struct Profile {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Room {
     pub id: Uuid,
     pub name: String,
@@ -45,6 +48,7 @@ pub struct Room {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Reaction {
     pub emoji: String,
     pub user_id: Uuid,
@@ -53,6 +57,7 @@ pub struct Reaction {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Message {
     pub id: Uuid,
     pub room_id: Uuid,
@@ -73,6 +78,7 @@ pub struct Message {
 
 /// A page of a room's history, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     /// Nothing older exists on the server (as far as the cache knows).
@@ -80,6 +86,7 @@ pub struct MessagePage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Challenge {
     pub id: Uuid,
     pub title: String,
@@ -93,6 +100,7 @@ pub struct Challenge {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Submission {
     pub id: Uuid,
     pub challenge_id: Uuid,
@@ -108,6 +116,7 @@ pub struct Submission {
 
 /// One row of the activity feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Activity {
     pub id: i64,
     pub user_id: Uuid,
@@ -118,6 +127,7 @@ pub struct Activity {
 
 /// One bucket of an activity time series (for charts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SeriesPoint {
     /// Start of the bucket, Unix seconds.
     pub start: i64,
@@ -129,6 +139,7 @@ pub struct SeriesPoint {
 
 /// `get_live_metrics()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct LiveMetrics {
     pub active_users: i64,
     pub total_challenges: i64,
@@ -138,6 +149,7 @@ pub struct LiveMetrics {
 
 /// One entry of the outbound queue, as the UI lists it (failed ones offer retry / discard).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct OutboxEntry {
     pub seq: i64,
     /// `send_message`, `edit_message`, …
@@ -154,6 +166,7 @@ pub struct OutboxEntry {
 
 /// A permanent refusal, as stored with the entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct EntryError {
     /// HTTP status, when the server answered.
     pub status: Option<u16>,
@@ -164,6 +177,7 @@ pub struct EntryError {
 
 /// How many changes wait for the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct QueueCounts {
     pub queued: u64,
     pub failed: u64,

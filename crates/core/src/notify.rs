@@ -32,6 +32,7 @@ use crate::store::StoreError;
 pub const MAX_SEPARATE: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     NewChallenge,
@@ -43,6 +44,7 @@ pub enum NoticeKind {
 /// One notification for the shell to show. `challenge_id` is what a click opens (`None` for a
 /// folded group spanning several challenges).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Notice {
     pub kind: NoticeKind,
     pub challenge_id: Option<Uuid>,
@@ -56,6 +58,7 @@ pub struct Notice {
 
 /// The user's notification preferences.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Prefs {
     /// Nothing at all.
     pub muted: bool,

@@ -35,6 +35,7 @@ pub struct DocMemberRow {
 
 /// What the user may do with a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Created it: edits, manages members.
@@ -52,6 +53,7 @@ impl Role {
 
 /// A document as the list shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DocumentInfo {
     pub id: Uuid,
     pub title: String,

@@ -170,6 +170,7 @@ pub struct DocSync {
 
 /// How a document's sync stands, for the UI ("offline" comes from the connection state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DocStatus {
     pub open: bool,
     pub read_only: bool,

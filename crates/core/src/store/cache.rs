@@ -543,6 +543,7 @@ pub fn message(conn: &Connection, id: Uuid) -> Result<Option<Message>, StoreErro
 
 /// Where a page of history ends: a message's server time and id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Anchor {
     pub created_at: String,
     pub id: Uuid,
