@@ -404,16 +404,7 @@ pub async fn doc_diff(state: State<'_, AppState>, document_id: Uuid, state_vecto
 #[tauri::command]
 #[specta::specta]
 pub async fn doc_update(state: State<'_, AppState>, document_id: Uuid, update: String) -> AppResult<()> {
-    let (engine, update) = (engine(&state).await?, bytes(&update)?);
-    // Workaround: `Engine::doc_update`'s future is not `Send` (ruwad-core keeps decoded yrs
-    // updates across an `.await`), and a Tauri command's must be. It runs to completion on a
-    // blocking thread with the runtime's handle instead. Remove when the engine's is `Send`.
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        handle.block_on(engine.doc_update(document_id, &update)).map_err(AppError::from)
-    })
-    .await
-    .map_err(|e| AppError::internal(format!("the document update task failed: {e}")))?
+    Ok(engine(&state).await?.doc_update(document_id, &bytes(&update)?).await?)
 }
 
 /// A y-protocols awareness update of the local client.
