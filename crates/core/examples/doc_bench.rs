@@ -501,7 +501,7 @@ its own line. *yrs alone* / *Yjs alone*: the same updates applied one by one int
 (`Y.applyUpdate` in Node, timed inside Node with `performance.now()`), in the same run; yrs alone and \
 the engine alternate over three rounds (a fresh engine and document each) and the medians are shown \
 with the per-round ratios, since this shared machine's speed moves between runs (yrs alone took \
-0.43–0.63 s here where the issue measured ≈ 0.3 s). *Open*: 21 \
+0.43–0.70 s across runs here; the issue measured ≈ 0.3 s). *Open*: 21 \
 `doc_open` calls with an empty state vector after `doc_close` (which compacted the log), each timed to \
 its reply: with nothing after the snapshot, the engine answers with the stored snapshot and its stored \
 state vector and loads its own copy on a blocking thread (calls that need it wait); the second figure \
