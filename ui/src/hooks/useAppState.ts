@@ -50,6 +50,11 @@ export function useAppState(): AppState {
       case 'outbox':
         setCounts(e.counts);
         break;
+      case 'reload':
+        // Events were missed: the session, connection and counts may all have moved on.
+        ipc.settings().then(setSettings, () => {});
+        reloadSession();
+        break;
     }
   });
 
