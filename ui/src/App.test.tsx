@@ -126,6 +126,21 @@ describe('App', () => {
     expect(screen.getByRole('heading', { name: 'الإعدادات' })).toBeTruthy();
   });
 
+  it('re-reads every view it shows when the shell says events were missed (reload)', async () => {
+    render(<App />);
+    fireEvent.click(await screen.findByRole('button', { name: /general/ }));
+    expect(await screen.findByText('صباح الخير')).toBeTruthy();
+    vi.clearAllMocks();
+    stored = [...stored, { ...hello, id: 'missed-1', content: 'missed while behind' }];
+
+    act(() => emit({ type: 'reload' }));
+    expect(await screen.findByText('missed while behind')).toBeTruthy();
+    for (const read of [ipc.rooms, ipc.messages, ipc.outbox, ipc.session, ipc.connection, ipc.queueCounts, ipc.online, ipc.typers]) {
+      expect(read).toHaveBeenCalled();
+    }
+    expect(ipc.messages).toHaveBeenCalledWith(ROOM.id, 50);
+  });
+
   it('follows the connection events in the bar', async () => {
     render(<App />);
     await screen.findByRole('navigation', { name: 'Main navigation' });

@@ -25,7 +25,7 @@ export function App() {
   return (
     <I18nProvider lang={app.settings.language}>
       <div className="app">
-        <Notices info={app.info} remembered={app.session?.remembered ?? true} update={app.update} />
+        <Notices info={app.info} remembered={app.session?.remembered ?? true} />
         {app.session === undefined ? null : signedIn ? <Workspace app={app} /> : <SignIn info={app.info} />}
         {signedIn && showFailed && <OutboxPanel onClose={() => setShowFailed(false)} />}
         <ConnectionBar

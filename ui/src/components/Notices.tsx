@@ -9,7 +9,8 @@ export interface NoticesProps {
   info: AppInfo | undefined;
   /** False when the session lives only as long as the app (no keychain). */
   remembered: boolean;
-  update: { version: string } | undefined;
+  /** An update waiting for consent (the shell has no updater yet, so nothing sets it). */
+  update?: { version: string } | undefined;
 }
 
 /** What the user should know about this machine: a session that will not be remembered,

@@ -1,18 +1,17 @@
 import { useCallback, useEffect, useState } from 'react';
 import * as ipc from '../ipc';
-import type { AppInfo, ConnectionState, QueueCounts, Session, Settings } from '../ipc';
+import type { AppInfo, ConnectionState, QueueCounts, SessionInfo, Settings } from '../ipc';
 import { useEngineEvent } from './useEngineEvent';
 
 const DEFAULT_SETTINGS: Settings = { language: 'en', theme: 'system', update_channel: 'stable', notifications_paused: false };
-const SIGNED_OUT: Session = { user_id: null, email: null, display_name: null, remembered: true };
+const SIGNED_OUT: SessionInfo = { user_id: null, email: null, display_name: null, remembered: true };
 
 export interface AppState {
   info: AppInfo | undefined;
   settings: Settings;
-  session: Session | undefined;
+  session: SessionInfo | undefined;
   connection: { state: ConnectionState; since: number };
   counts: QueueCounts;
-  update: { version: string } | undefined;
   /** Saves settings; the screen shows them at once and rolls back if the shell refuses. */
   saveSettings: (next: Settings) => Promise<void>;
   reloadSession: () => void;
@@ -23,10 +22,9 @@ export interface AppState {
 export function useAppState(): AppState {
   const [info, setInfo] = useState<AppInfo>();
   const [settings, setSettings] = useState(DEFAULT_SETTINGS);
-  const [session, setSession] = useState<Session>();
+  const [session, setSession] = useState<SessionInfo>();
   const [connection, setConnection] = useState<AppState['connection']>({ state: { state: 'offline' }, since: Date.now() });
   const [counts, setCounts] = useState<QueueCounts>({ queued: 0, failed: 0 });
-  const [update, setUpdate] = useState<{ version: string }>();
 
   const reloadSession = useCallback(() => {
     // Without a shell (a plain browser) there is no session: show sign-in, not a spinner.
@@ -52,8 +50,10 @@ export function useAppState(): AppState {
       case 'outbox':
         setCounts(e.counts);
         break;
-      case 'update_available':
-        setUpdate({ version: e.version });
+      case 'reload':
+        // Events were missed: the session, connection and counts may all have moved on.
+        ipc.settings().then(setSettings, () => {});
+        reloadSession();
         break;
     }
   });
@@ -72,5 +72,5 @@ export function useAppState(): AppState {
     [settings],
   );
 
-  return { info, settings, session, connection, counts, update, saveSettings, reloadSession };
+  return { info, settings, session, connection, counts, saveSettings, reloadSession };
 }

@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { toAppError, type AppError } from '../ipc';
+import { useEngineEvent } from './useEngineEvent';
 
 export interface View<T> {
   data: T | undefined;
@@ -8,7 +9,8 @@ export interface View<T> {
   reload: () => void;
 }
 
-/** A view read with a command, re-read on demand (events say what changed, never the data).
+/** A view read with a command, re-read on demand (events say what changed, never the data)
+ * and on the shell's `reload` event (events were missed, so any view may be stale).
  * Reads can overlap when events come fast: only the newest read's answer is kept. When `deps`
  * change the old data stays until the new arrives (a longer page must not flash empty):
  * a component showing another subject altogether is keyed by it instead. */
@@ -31,6 +33,10 @@ export function useView<T>(read: () => Promise<T>, deps: readonly unknown[]): Vi
       },
     );
   }, [load]);
+
+  useEngineEvent((e) => {
+    if (e.type === 'reload') reload();
+  });
 
   useEffect(() => {
     reload();

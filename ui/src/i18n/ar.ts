@@ -123,6 +123,7 @@ export const ar: Record<MessageKey, string> = {
   'documents.read_only': 'للقراءة فقط',
   'documents.offline': 'غير متصل — التغييرات محفوظة محليًا',
   'documents.saved_locally': 'محفوظ محليًا',
+  'documents.refused': 'رُفضت بعض التعديلات — انظر ما لم يُرسَل',
   'documents.synced': 'متزامن',
   'documents.opening': 'جارٍ فتح المستند…',
   'documents.coeditors': 'يحرّرون الآن',

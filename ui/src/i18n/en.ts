@@ -123,6 +123,7 @@ export const en = {
   'documents.read_only': 'Read only',
   'documents.offline': 'Offline — changes saved locally',
   'documents.saved_locally': 'Saved locally',
+  'documents.refused': 'Some edits were refused — see what was not sent',
   'documents.synced': 'Synced',
   'documents.opening': 'Opening document…',
   'documents.coeditors': 'Editing now',

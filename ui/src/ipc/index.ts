@@ -1,41 +1,26 @@
-// The one way the UI talks to the Rust shell: a typed function per command of the IPC
-// contract and `subscribe` for the single `ruwad://event` channel. Components import from here
-// and never call `invoke` themselves, so the generated bindings can replace ./types.ts without
-// touching a call site, and tests mock this one module.
+// The one way the UI talks to the Rust shell: a function per command and `subscribe` for the
+// single `ruwad://event` channel. Each function calls the generated `commands.*` of
+// ../bindings.ts (tauri-specta), which sends the arguments under the camelCase keys the shell
+// expects (`{ roomId, limit }`); this module only keeps the UI's names, maps every rejection to
+// one `AppError` class and turns the shell's `null` results into `void`. Components import from
+// here and never from the bindings or `@tauri-apps/api`, and tests mock this one module.
 
-import { invoke } from '@tauri-apps/api/core';
-import { listen } from '@tauri-apps/api/event';
+import { commands, events } from '../bindings';
 import type {
-  Activity,
   Anchor,
   AppErrorPayload,
-  AppInfo,
   Backend,
   Base64,
-  Challenge,
-  ConnectionState,
-  DocOpened,
-  DocumentInfo,
   ErrorCode,
-  LiveMetrics,
-  MessagePage,
-  OutboxEntry,
   Prefs,
   Profile,
-  QueueCounts,
-  Room,
   RuwadEvent,
-  SeriesPoint,
-  Session,
   Settings,
-  Submission,
   UpdateCheck,
   Uuid,
 } from './types';
 
 export * from './types';
-
-export const EVENT_CHANNEL = 'ruwad://event';
 
 /** A command's refusal: `code` is what the UI branches on, `message` what it shows. */
 export class AppError extends Error {
@@ -48,18 +33,20 @@ export class AppError extends Error {
   }
 }
 
-const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
-  'not_signed_in',
-  'invalid_credentials',
-  'refused',
-  'unavailable',
-  'server',
-  'storage',
-  'internal',
-  'keychain',
-  'update',
-  'config',
-]);
+// Every code of the generated `ErrorCode` (a code added in Rust fails to compile here).
+const ERROR_CODES: Record<ErrorCode, true> = {
+  not_signed_in: true,
+  invalid_credentials: true,
+  refused: true,
+  unavailable: true,
+  server: true,
+  storage: true,
+  internal: true,
+  keychain: true,
+  update: true,
+  config: true,
+};
+const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
 
 /** Any rejection as an AppError: the shell sends `{code, message}`, but Tauri itself rejects
  * with a bare string (unknown command, bad arguments) and a browser without Tauri throws. */
@@ -67,94 +54,109 @@ export function toAppError(e: unknown): AppError {
   if (e instanceof AppError) return e;
   if (typeof e === 'object' && e !== null && 'code' in e && 'message' in e) {
     const { code, message } = e as AppErrorPayload;
-    return new AppError(ERROR_CODES.has(code) ? code : 'internal', String(message));
+    return new AppError(isErrorCode(code) ? code : 'internal', String(message));
   }
   if (e instanceof Error) return new AppError('internal', e.message);
   return new AppError('internal', String(e));
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+/** Runs one command, rejecting with an AppError whatever went wrong. */
+async function call<T>(command: () => Promise<T>): Promise<T> {
   try {
-    return await invoke<T>(command, args);
+    return await command();
   } catch (e) {
     throw toAppError(e);
   }
 }
 
+/** The same for a command that answers nothing (`null` on the wire). */
+async function run(command: () => Promise<null>): Promise<void> {
+  await call(command);
+}
+
+/** A command the contract names but the shell does not have yet: fails without an IPC call
+ * (the window is not granted unknown commands anyway). */
+const notInShell = (code: ErrorCode, name: string) =>
+  Promise.reject(new AppError(code, `${name} is not available in this build yet`));
+
 // ---- app -----------------------------------------------------------------------------------
-export const appInfo = () => call<AppInfo>('app_info');
-export const setBackend = (backend: Backend) => call<void>('set_backend', { backend });
-export const settings = () => call<Settings>('settings');
-export const setSettings = (settings: Settings) => call<void>('set_settings', { settings });
-export const checkUpdate = () => call<UpdateCheck>('check_update');
-export const installUpdate = () => call<void>('install_update');
+export const appInfo = () => call(commands.app_info);
+export const setBackend = (backend: Backend) => run(() => commands.set_backend(backend));
+export const settings = () => call(commands.settings);
+export const setSettings = (settings: Settings) => run(() => commands.set_settings(settings));
+/** No updater in the shell yet (`check_update` / `install_update` are not commands). */
+export const checkUpdate = (): Promise<UpdateCheck> => notInShell('update', 'Checking for updates');
+export const installUpdate = (): Promise<void> => notInShell('update', 'Installing updates');
 
 // ---- session -------------------------------------------------------------------------------
-export const session = () => call<Session>('session');
-export const signIn = (email: string, password: string) =>
-  call<{ user_id: Uuid }>('sign_in', { email, password });
-export const signOut = () => call<void>('sign_out');
-export const connection = () => call<ConnectionState>('connection');
-export const queueCounts = () => call<QueueCounts>('queue_counts');
-export const outbox = () => call<OutboxEntry[]>('outbox');
-export const retry = (seq: number) => call<void>('retry', { seq });
-export const discard = (seq: number) => call<void>('discard', { seq });
-export const profiles = (ids: Uuid[]) => call<Profile[]>('profiles', { ids });
+export const session = () => call(commands.session);
+export const signIn = (email: string, password: string) => call(() => commands.sign_in(email, password));
+export const signOut = () => run(commands.sign_out);
+export const connection = () => call(commands.connection);
+export const queueCounts = () => call(commands.queue_counts);
+export const outbox = () => call(commands.outbox);
+export const retry = (seq: number) => run(() => commands.retry(seq));
+export const discard = (seq: number) => run(() => commands.discard(seq));
+/** No engine API for profiles yet: display names fall back to "unknown" (and "you"). */
+export const profiles = (_ids: Uuid[]): Promise<Profile[]> => notInShell('internal', 'Reading profiles');
 
 // ---- chat ----------------------------------------------------------------------------------
-export const rooms = () => call<Room[]>('rooms');
-export const messages = (room_id: Uuid, limit: number) => call<MessagePage>('messages', { room_id, limit });
-export const history = (room_id: Uuid, before: Anchor | null, limit: number) =>
-  call<MessagePage>('history', { room_id, before, limit });
-export const sendMessage = (room_id: Uuid, content: string, reply_to: Uuid | null = null) =>
-  call<Uuid>('send_message', { room_id, content, reply_to });
-export const editMessage = (id: Uuid, content: string) => call<void>('edit_message', { id, content });
-export const deleteMessage = (id: Uuid) => call<void>('delete_message', { id });
-export const react = (message_id: Uuid, emoji: string) => call<void>('react', { message_id, emoji });
-export const unreact = (message_id: Uuid, emoji: string) => call<void>('unreact', { message_id, emoji });
-export const markRead = (room_id: Uuid) => call<void>('mark_read', { room_id });
-export const enterRoom = (room_id: Uuid) => call<void>('enter_room', { room_id });
-export const leaveRoom = (room_id: Uuid) => call<void>('leave_room', { room_id });
-export const typing = (room_id: Uuid) => call<boolean>('typing', { room_id });
-export const stopTyping = (room_id: Uuid) => call<void>('stop_typing', { room_id });
-export const online = (room_id: Uuid) => call<Uuid[]>('online', { room_id });
-export const typers = (room_id: Uuid) => call<Uuid[]>('typers', { room_id });
-export const draft = (room_id: Uuid) => call<string | null>('draft', { room_id });
-export const setDraft = (room_id: Uuid, content: string) => call<void>('set_draft', { room_id, content });
+export const rooms = () => call(commands.rooms);
+export const messages = (roomId: Uuid, limit: number) => call(() => commands.messages(roomId, limit));
+export const history = (roomId: Uuid, before: Anchor | null, limit: number) =>
+  call(() => commands.history(roomId, before, limit));
+export const sendMessage = (roomId: Uuid, content: string, replyTo: Uuid | null = null) =>
+  call(() => commands.send_message(roomId, content, replyTo));
+export const editMessage = (id: Uuid, content: string) => run(() => commands.edit_message(id, content));
+export const deleteMessage = (id: Uuid) => run(() => commands.delete_message(id));
+export const react = (messageId: Uuid, emoji: string) => run(() => commands.react(messageId, emoji));
+export const unreact = (messageId: Uuid, emoji: string) => run(() => commands.unreact(messageId, emoji));
+export const markRead = (roomId: Uuid) => run(() => commands.mark_read(roomId));
+export const enterRoom = (roomId: Uuid) => run(() => commands.enter_room(roomId));
+export const leaveRoom = (roomId: Uuid) => run(() => commands.leave_room(roomId));
+export const typing = (roomId: Uuid) => call(() => commands.typing(roomId));
+export const stopTyping = (roomId: Uuid) => run(() => commands.stop_typing(roomId));
+export const online = (roomId: Uuid) => call(() => commands.online(roomId));
+export const typers = (roomId: Uuid) => call(() => commands.typers(roomId));
+export const draft = (roomId: Uuid) => call(() => commands.draft(roomId));
+export const setDraft = (roomId: Uuid, content: string) => run(() => commands.set_draft(roomId, content));
 
 // ---- challenges ----------------------------------------------------------------------------
-export const challenges = () => call<Challenge[]>('challenges');
-export const submissions = (challenge_id: Uuid) => call<Submission[]>('submissions', { challenge_id });
-export const createSubmission = (challenge_id: Uuid, title: string, content: string) =>
-  call<Uuid>('create_submission', { challenge_id, title, content });
-export const notificationPrefs = () => call<Prefs>('notification_prefs');
-export const setNotificationPrefs = (prefs: Prefs) => call<void>('set_notification_prefs', { prefs });
-export const muteChallenge = (challenge_id: Uuid, muted: boolean) =>
-  call<void>('mute_challenge', { challenge_id, muted });
+export const challenges = () => call(commands.challenges);
+export const submissions = (challengeId: Uuid) => call(() => commands.submissions(challengeId));
+export const createSubmission = (challengeId: Uuid, title: string, content: string) =>
+  call(() => commands.create_submission(challengeId, title, content));
+export const notificationPrefs = () => call(commands.notification_prefs);
+export const setNotificationPrefs = (prefs: Prefs) => run(() => commands.set_notification_prefs(prefs));
+export const muteChallenge = (challengeId: Uuid, muted: boolean) =>
+  run(() => commands.mute_challenge(challengeId, muted));
 
 // ---- analytics -----------------------------------------------------------------------------
-export const liveMetrics = () => call<LiveMetrics>('live_metrics');
-export const cachedMetrics = () => call<LiveMetrics | null>('cached_metrics');
-export const recentActivity = (limit: number) => call<Activity[]>('recent_activity', { limit });
-export const activitySeries = (window_secs: number, bucket_secs: number) =>
-  call<SeriesPoint[]>('activity_series', { window_secs, bucket_secs });
+export const liveMetrics = () => call(commands.live_metrics);
+export const cachedMetrics = () => call(commands.cached_metrics);
+export const recentActivity = (limit: number) => call(() => commands.recent_activity(limit));
+export const activitySeries = (windowSecs: number, bucketSecs: number) =>
+  call(() => commands.activity_series(windowSecs, bucketSecs));
 
-// ---- documents -----------------------------------------------------------------------------
-export const documents = () => call<DocumentInfo[]>('documents');
-export const docOpen = (document_id: Uuid, state_vector: Base64) =>
-  call<DocOpened>('doc_open', { document_id, state_vector });
-export const docUpdate = (document_id: Uuid, update: Base64) => call<void>('doc_update', { document_id, update });
-export const docAwareness = (document_id: Uuid, update: Base64) =>
-  call<void>('doc_awareness', { document_id, update });
-export const docClose = (document_id: Uuid) => call<void>('doc_close', { document_id });
+// ---- documents (the binding protocol: screens/documents/DocBinding.ts) --------------------
+export const documents = () => call(commands.documents);
+export const docOpen = (documentId: Uuid, stateVector: Base64) => call(() => commands.doc_open(documentId, stateVector));
+/** What a bound doc lacks, without binding again (after a `reload` event). */
+export const docDiff = (documentId: Uuid, stateVector: Base64) => call(() => commands.doc_diff(documentId, stateVector));
+export const docUpdate = (documentId: Uuid, update: Base64) => run(() => commands.doc_update(documentId, update));
+export const docAwareness = (documentId: Uuid, update: Base64) =>
+  run(() => commands.doc_awareness(documentId, update));
+export const docClose = (documentId: Uuid) => run(() => commands.doc_close(documentId));
+export const docStatus = (documentId: Uuid) => call(() => commands.doc_status(documentId));
 
 // ---- events --------------------------------------------------------------------------------
 
-/** Calls `handler` with every engine / shell event until the returned function is called. */
+/** Calls `handler` with every event of `ruwad://event` (the engine's, and the shell's `navigate`
+ * and `reload`) until the returned function is called. */
 export function subscribe(handler: (event: RuwadEvent) => void): () => void {
   let stopped = false;
   let unlisten: (() => void) | undefined;
-  listen<RuwadEvent>(EVENT_CHANNEL, (e) => handler(e.payload)).then(
+  events.ruwad_event.listen((e) => handler(e.payload)).then(
     (u) => {
       // `listen` resolves after registration; an unsubscribe that came first must still stop it.
       if (stopped) u();

@@ -14,12 +14,14 @@ export class FakeEngine {
     const own = new Set<(e: RuwadEvent) => void>();
     const broadcast = (e: RuwadEvent) =>
       queueMicrotask(() => this.peers.forEach((h) => own.has(h) || h(e)));
+    const sync = (sv: string) => ({
+      update: toBase64(Y.encodeStateAsUpdate(this.doc, fromBase64(sv))),
+      state_vector: toBase64(Y.encodeStateVector(this.doc)),
+      read_only: readOnly,
+    });
     const transport = {
-      docOpen: vi.fn(async (_id: string, sv: string) => ({
-        update: toBase64(Y.encodeStateAsUpdate(this.doc, fromBase64(sv))),
-        state_vector: toBase64(Y.encodeStateVector(this.doc)),
-        read_only: readOnly,
-      })),
+      docOpen: vi.fn(async (_id: string, sv: string) => sync(sv)),
+      docDiff: vi.fn(async (_id: string, sv: string) => sync(sv)),
       docUpdate: vi.fn(async (document_id: string, update: string) => {
         if (readOnly) throw { code: 'refused', message: 'read-only document' };
         Y.applyUpdate(this.doc, fromBase64(update));
@@ -29,6 +31,7 @@ export class FakeEngine {
         broadcast({ type: 'doc_awareness', document_id, update });
       }),
       docClose: vi.fn(async (_id: string) => {}),
+      docStatus: vi.fn(async (_id: string) => ({ open: true, read_only: readOnly, pending: 0, failed: 0 })),
       subscribe: (h: (e: RuwadEvent) => void) => {
         own.add(h);
         this.peers.add(h);

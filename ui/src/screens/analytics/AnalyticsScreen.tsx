@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { ErrorText } from '../../components/ErrorText';
 import { useEngineEvent } from '../../hooks/useEngineEvent';
 import { useNames } from '../../hooks/useProfiles';
@@ -74,22 +74,29 @@ export function AnalyticsScreen() {
 function useMetrics() {
   const [value, setValue] = useState<LiveMetrics | null>(null);
   const [error, setError] = useState<AppError>();
-  useEffect(() => {
-    let live = true;
-    ipc.cachedMetrics().then((m) => live && m && setValue((v) => v ?? m), () => {});
+  const live = useRef(true);
+  const readLive = () =>
     ipc.liveMetrics().then(
-      (m) => live && setValue(m),
-      (e) => live && setError(ipc.toAppError(e)),
+      (m) => {
+        if (!live.current) return;
+        setValue(m);
+        setError(undefined);
+      },
+      (e) => live.current && setError(ipc.toAppError(e)),
     );
+  useEffect(() => {
+    live.current = true;
+    ipc.cachedMetrics().then((m) => live.current && m && setValue((v) => v ?? m), () => {});
+    void readLive();
     return () => {
-      live = false;
+      live.current = false;
     };
   }, []);
   useEngineEvent((e) => {
     if (e.type === 'analytics' && e.metrics) {
       setValue(e.metrics);
       setError(undefined);
-    }
+    } else if (e.type === 'reload') void readLive();
   });
   return { value, error };
 }

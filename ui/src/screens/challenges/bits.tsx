@@ -1,9 +1,11 @@
-import { useI18n } from '../../i18n';
+import { isMessageKey, useI18n } from '../../i18n';
 import type { Challenge, Submission } from '../../ipc';
 
 export function StatusBadge({ status }: { status: Challenge['status'] | Submission['status'] }) {
   const { t } = useI18n();
-  return <span className={`status status-${status}`}>{t(`status.${status}`)}</span>;
+  // Statuses are open-ended text on the wire: one the UI has no words for is shown as it is.
+  const key = `status.${status}`;
+  return <span className={`status status-${status}`}>{isMessageKey(key) ? t(key) : status}</span>;
 }
 
 export function Deadline({ deadline }: { deadline: string | null }) {

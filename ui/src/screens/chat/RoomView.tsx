@@ -26,15 +26,18 @@ export function RoomView({ room, me }: { room: Room; me: Uuid }) {
   const [typers, setTypers] = useState<Uuid[]>([]);
   const [online, setOnline] = useState<Uuid[]>([]);
 
+  const readPeople = () =>
+    Promise.all([ipc.online(room.id), ipc.typers(room.id)]).then(([o, ty]) => {
+      setOnline(o);
+      setTypers(ty);
+    });
+
   useEffect(() => {
     // Entering joins the room's presence and typing channel; the initial sets come after.
     ipc
       .enterRoom(room.id)
-      .then(() => Promise.all([ipc.online(room.id), ipc.typers(room.id)]))
-      .then(([o, ty]) => {
-        setOnline(o);
-        setTypers(ty);
-      }, () => {});
+      .then(readPeople)
+      .catch(() => {});
     return () => void ipc.leaveRoom(room.id).catch(() => {});
   }, [room.id]);
 
@@ -43,6 +46,8 @@ export function RoomView({ room, me }: { room: Room; me: Uuid }) {
     else if (e.type === 'outbox') outbox.reload();
     else if (e.type === 'typing' && e.room_id === room.id) setTypers(e.user_ids);
     else if (e.type === 'presence' && e.room_id === room.id) setOnline(e.user_ids);
+    // Missed events: the page and the outbox re-read themselves (useView); so do the sets.
+    else if (e.type === 'reload') readPeople().catch(() => {});
   });
 
   const list = page.data?.messages ?? [];

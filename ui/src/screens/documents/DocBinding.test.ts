@@ -114,6 +114,111 @@ describe('DocBinding', () => {
   });
 });
 
+describe('DocBinding after missed events (the shell\'s `reload`)', () => {
+  /** A transport whose event stream can be cut (a webview that fell behind), and which can
+   * deliver one event to this binding by hand. */
+  function lagging(engine: FakeEngine) {
+    const transport = engine.connect();
+    let deaf = false;
+    let handler: ((e: RuwadEvent) => void) | undefined;
+    return {
+      transport: {
+        ...transport,
+        subscribe: (h: (e: RuwadEvent) => void) => {
+          handler = h;
+          return transport.subscribe((e) => deaf || h(e));
+        },
+      },
+      raw: transport,
+      setDeaf: (d: boolean) => (deaf = d),
+      deliver: (e: RuwadEvent) => handler?.(e),
+    };
+  }
+
+  it('catches up with doc_diff, applies it as the engine\'s (no echo) and sends back what the engine lacks', async () => {
+    const engine = new FakeEngine();
+    const writer = new DocBinding(DOC, engine.connect());
+    const reader = lagging(engine);
+    const b = new DocBinding(DOC, reader.transport);
+    await Promise.all([writer.open(), b.open()]);
+
+    reader.setDeaf(true);
+    writer.doc.getText('t').insert(0, 'missed ');
+    await settle();
+    expect(text(b)).toBe('');
+
+    // A local edit whose doc_update failed: the engine never got it.
+    reader.raw.docUpdate.mockRejectedValueOnce({ code: 'unavailable', message: 'down' });
+    b.doc.getText('t').insert(0, 'mine');
+    await settle();
+    expect(text(engine.doc)).not.toContain('mine');
+    reader.raw.docUpdate.mockClear();
+
+    reader.setDeaf(false);
+    reader.deliver({ type: 'reload' });
+    await settle();
+    await settle();
+
+    expect(reader.raw.docDiff).toHaveBeenCalledOnce();
+    expect(reader.raw.docDiff.mock.calls[0]![0]).toBe(DOC);
+    expect(text(b)).toContain('missed');
+    expect(text(engine.doc)).toContain('mine');
+    expect(text(writer)).toBe(text(b));
+    // Only what the engine lacked went out, once: the diff itself was not echoed.
+    expect(reader.raw.docUpdate).toHaveBeenCalledOnce();
+    expect(reader.raw.docOpen).toHaveBeenCalledOnce();
+  });
+
+  it('a reload during the handshake re-syncs once the open is done', async () => {
+    const engine = new FakeEngine();
+    const reader = lagging(engine);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const b = new DocBinding(DOC, {
+      ...reader.transport,
+      docOpen: async (id, sv) => {
+        await gate;
+        return reader.raw.docOpen(id, sv);
+      },
+    });
+    const opened = b.open();
+    reader.deliver({ type: 'reload' });
+    expect(reader.raw.docDiff).not.toHaveBeenCalled();
+    release();
+    await opened;
+    await settle();
+    expect(reader.raw.docDiff).toHaveBeenCalledOnce();
+  });
+});
+
+describe('DocBinding status', () => {
+  it('reads doc_status after the open, again when a documents event names it, and on reload', async () => {
+    const engine = new FakeEngine();
+    const transport = engine.connect();
+    const handlers: ((e: RuwadEvent) => void)[] = [];
+    const b = new DocBinding(DOC, { ...transport, subscribe: (h) => (handlers.push(h), transport.subscribe(h)) });
+    const seen: unknown[] = [];
+    b.onStatus((s) => seen.push(s));
+    await b.open();
+    await settle();
+    expect(transport.docStatus).toHaveBeenCalledTimes(1);
+    expect(seen).toEqual([{ open: true, read_only: false, pending: 0, failed: 0 }]);
+
+    transport.docStatus.mockResolvedValueOnce({ open: true, read_only: true, pending: 2, failed: 1 });
+    handlers.forEach((h) => h({ type: 'documents', ids: ['another'] }));
+    handlers.forEach((h) => h({ type: 'documents', ids: [DOC] }));
+    await settle();
+    expect(transport.docStatus).toHaveBeenCalledTimes(2);
+    expect(seen[1]).toEqual({ open: true, read_only: true, pending: 2, failed: 1 });
+    expect(b.isReadOnly).toBe(true);
+
+    handlers.forEach((h) => h({ type: 'reload' }));
+    await settle();
+    await settle();
+    expect(transport.docStatus).toHaveBeenCalledTimes(3);
+  });
+});
+
 describe('DocBinding.close', () => {
   it('closed while the handshake is in flight: closes after the open, applies nothing', async () => {
     const engine = new FakeEngine();

@@ -50,12 +50,17 @@ describe('DocEditor', () => {
 });
 
 describe('SyncState', () => {
-  it('offline wins; then saved locally until the engine says synced with nothing pending', () => {
-    const { rerender } = renderIn(<SyncState online={false} status={{ read_only: false, pending: 0, synced: true }} />);
+  const status = (pending: number, failed = 0) => ({ open: true, read_only: false, pending, failed });
+  it('offline wins; then refused edits; then saved locally until nothing is pending', () => {
+    const { rerender } = renderIn(<SyncState online={false} status={status(0)} />);
     expect(screen.getByRole('status').textContent).toBe('Offline — changes saved locally');
-    rerender(<SyncState online status={{ read_only: false, pending: 2, synced: false }} />);
+    rerender(<SyncState online status={undefined} />);
     expect(screen.getByRole('status').textContent).toBe('Saved locally');
-    rerender(<SyncState online status={{ read_only: false, pending: 0, synced: true }} />);
+    rerender(<SyncState online status={status(2)} />);
+    expect(screen.getByRole('status').textContent).toBe('Saved locally');
+    rerender(<SyncState online status={status(0, 1)} />);
+    expect(screen.getByRole('status').textContent).toBe('Some edits were refused — see what was not sent');
+    rerender(<SyncState online status={status(0)} />);
     expect(screen.getByRole('status').textContent).toBe('Synced');
   });
 });

@@ -65,14 +65,17 @@ export function DocumentView({ info, me, online, onBack }: { info: DocumentInfo;
   );
 }
 
-/** Offline (edits stay on this computer) / saved locally (not yet on the server) / synced. */
+/** Offline (edits stay on this computer) / some edits refused for good (see the outbox) /
+ * saved locally (not yet on the server) / synced. */
 export function SyncState({ online, status }: { online: boolean; status: DocStatus | undefined }) {
   const { t } = useI18n();
   const [key, cls] = !online
     ? (['documents.offline', 'offline'] as const)
-    : status && status.synced && status.pending === 0
-      ? (['documents.synced', 'synced'] as const)
-      : (['documents.saved_locally', 'local'] as const);
+    : status && status.failed > 0
+      ? (['documents.refused', 'failed'] as const)
+      : status && status.pending === 0
+        ? (['documents.synced', 'synced'] as const)
+        : (['documents.saved_locally', 'local'] as const);
   return (
     <span className={`sync-state is-${cls}`} role="status">
       {t(key)}

@@ -35,7 +35,7 @@ export function NotificationPrefs() {
               <input
                 type="checkbox"
                 disabled={p.muted}
-                checked={p.kinds[kind] ?? true}
+                checked={p.kinds?.[kind] ?? true}
                 onChange={(e) => save({ ...p, kinds: { ...p.kinds, [kind]: e.target.checked } })}
               />
               {t(`settings.kind.${kind}`)}
