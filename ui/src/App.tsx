@@ -70,7 +70,7 @@ function Workspace({ app }: { app: AppState }) {
   const unread = (rooms.data ?? []).reduce((sum, r) => sum + r.unread, 0);
   const me = app.session?.user_id ?? '';
   return (
-    <div className="workspace">
+    <div className="workspace" data-testid="workspace">
       <Rail current={screen} unread={unread} onSelect={setScreen} />
       <main className="main">
         {screen === 'chat' && <ChatScreen me={me} rooms={rooms} />}

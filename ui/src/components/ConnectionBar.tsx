@@ -25,7 +25,7 @@ export function ConnectionBar({ state, counts, since, onShowFailed }: Connection
   }
 
   return (
-    <footer className={`connection-bar is-${state.state}`} aria-label={t('connection.label')}>
+    <footer className={`connection-bar is-${state.state}`} data-testid="connection-bar" data-state={state.state} aria-label={t('connection.label')}>
       <span className="dot" aria-hidden="true" />
       <span role="status">{label}</span>
       {counts.queued > 0 && <span className="queued">{t('connection.queued', { n: number(counts.queued) })}</span>}

@@ -22,6 +22,7 @@ export function Rail({ current, unread, onSelect }: { current: Screen; unread: n
           key={screen}
           type="button"
           className="rail-item"
+          data-testid={`nav-${screen}`}
           aria-current={current === screen ? 'page' : undefined}
           title={`${t(`nav.${screen}`)} (${t('nav.shortcut', { n: i + 1 })})`}
           onClick={() => onSelect(screen)}

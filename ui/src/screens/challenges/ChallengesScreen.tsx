@@ -26,7 +26,7 @@ export function ChallengesScreen({ me, openId, onOpen }: { me: Uuid; openId: Uui
       <ul className="plain cards">
         {list.data?.map((c) => (
           <li key={c.id}>
-            <button type="button" className="card challenge" onClick={() => onOpen(c.id)}>
+            <button type="button" className="card challenge" data-testid="challenge-card" data-id={c.id} onClick={() => onOpen(c.id)}>
               <bdi className="card-title">{c.title}</bdi>
               <StatusBadge status={c.status} />
               <Deadline deadline={c.deadline} />

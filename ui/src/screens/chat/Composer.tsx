@@ -65,6 +65,7 @@ export function Composer({ room }: { room: Room }) {
     <form className="composer" onSubmit={onSubmit}>
       <ErrorText error={error} />
       <textarea
+        data-testid="composer"
         dir="auto"
         aria-label={t('chat.composer', { room: room.name })}
         placeholder={t('chat.composer', { room: room.name })}
@@ -74,7 +75,7 @@ export function Composer({ room }: { room: Room }) {
         onKeyDown={onKeyDown}
         onBlur={() => void ipc.stopTyping(room.id).catch(() => {})}
       />
-      <button type="submit" className="primary" disabled={!text.trim()}>
+      <button type="submit" data-testid="send" className="primary" disabled={!text.trim()}>
         {t('chat.send')}
       </button>
     </form>

@@ -28,7 +28,7 @@ export function MessageItem({ message, me, author, failed }: MessageItemProps) {
   };
 
   return (
-    <li className={`message is-${message.state}${mine ? ' is-mine' : ''}`} aria-label={author}>
+    <li className={`message is-${message.state}${mine ? ' is-mine' : ''}`} aria-label={author} data-testid="message" data-state={message.state}>
       <header>
         <strong>
           <bdi>{author}</bdi>
@@ -48,7 +48,7 @@ export function MessageItem({ message, me, author, failed }: MessageItemProps) {
         <p className={deleted ? 'content muted' : 'content'} dir="auto">{deleted ? t('chat.deleted') : message.content}</p>
       )}
       {!deleted && <Reactions message={message} me={me} onAction={run} />}
-      {message.state === 'pending' && <p className="send-state">{t('chat.sending')}</p>}
+      {message.state === 'pending' && <p className="send-state" data-testid="sending">{t('chat.sending')}</p>}
       {message.state === 'failed' && (
         <p className="send-state is-failed" role="alert">
           {t('chat.not_sent')}

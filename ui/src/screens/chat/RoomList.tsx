@@ -14,6 +14,8 @@ export function RoomList({ rooms, selected, onSelect }: { rooms: Room[] | undefi
             <button
               type="button"
               className="room"
+              data-testid="room"
+              data-room-id={room.id}
               aria-current={room.id === selected ? 'true' : undefined}
               onClick={() => onSelect(room.id)}
             >

@@ -119,7 +119,7 @@ function TypingLine({ names }: { names: string[] }) {
   else if (names.length === 2) text = t('chat.typing_two', { a: names[0]!, b: names[1]! });
   else if (names.length > 2) text = t('chat.typing_many');
   return (
-    <p className="typing" aria-live="polite">
+    <p className="typing" data-testid="typing" aria-live="polite">
       {text}
     </p>
   );

@@ -37,7 +37,7 @@ export function DocEditor({ binding, me, readOnly }: { binding: DocBinding; me: 
   }, [editor, readOnly]);
 
   return (
-    <div className="editor">
+    <div className="editor" data-testid="doc-editor">
       {editor && !readOnly && <Toolbar editor={editor} />}
       <EditorContent editor={editor} className="editor-content" />
     </div>

@@ -77,7 +77,7 @@ export function SyncState({ online, status }: { online: boolean; status: DocStat
         ? (['documents.synced', 'synced'] as const)
         : (['documents.saved_locally', 'local'] as const);
   return (
-    <span className={`sync-state is-${cls}`} role="status">
+    <span className={`sync-state is-${cls}`} data-testid="doc-sync" data-state={cls} role="status">
       {t(key)}
     </span>
   );

@@ -31,7 +31,7 @@ export function DocumentsScreen({ me, online }: { me: Me; online: boolean }) {
       <ul className="plain cards">
         {list.data?.map((d) => (
           <li key={d.id}>
-            <button type="button" className="card" onClick={() => setOpenId(d.id)}>
+            <button type="button" className="card" data-testid="document-card" data-id={d.id} onClick={() => setOpenId(d.id)}>
               <bdi className="card-title">{d.title}</bdi>
               <span className="status">{t(`documents.role.${d.role}`)}</span>
               <span className="muted">{t('documents.updated', { date: dateTime(d.updated_at) })}</span>

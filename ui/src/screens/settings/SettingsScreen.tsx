@@ -74,7 +74,7 @@ function Choice<T extends string>({ legend, name, value, options, onChange, chil
       <legend>{legend}</legend>
       {options.map(([v, label]) => (
         <label key={v} className="choice">
-          <input type="radio" name={name} value={v} checked={value === v} onChange={() => onChange(v)} />
+          <input type="radio" data-testid={`${name}-${v}`} name={name} value={v} checked={value === v} onChange={() => onChange(v)} />
           {label}
         </label>
       ))}

@@ -40,20 +40,20 @@ export function SignIn({ info }: { info: AppInfo | undefined }) {
   const demos = backend.kind === 'embedded' ? (info?.demo_accounts ?? []) : [];
   return (
     <div className="signin">
-      <form className="card" onSubmit={onSubmit} aria-busy={busy}>
+      <form className="card" data-testid="signin" onSubmit={onSubmit} aria-busy={busy}>
         <img src="./ruwad.svg" alt="" width={56} height={56} />
         <h1>{t('signin.title')}</h1>
         <BackendFields value={backend} onChange={setChoice} />
         <label>
           {t('signin.email')}
-          <input type="email" dir="ltr" autoComplete="username" required autoFocus value={email} onChange={(e) => setEmail(e.target.value)} />
+          <input type="email" data-testid="signin-email" dir="ltr" autoComplete="username" required autoFocus value={email} onChange={(e) => setEmail(e.target.value)} />
         </label>
         <label>
           {t('signin.password')}
-          <input type="password" dir="ltr" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+          <input type="password" data-testid="signin-password" dir="ltr" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
         </label>
         <ErrorText error={error} />
-        <button type="submit" className="primary" disabled={busy}>
+        <button type="submit" data-testid="signin-submit" className="primary" disabled={busy}>
           {busy ? t('signin.busy') : t('signin.submit')}
         </button>
         {demos.length > 0 && (
