@@ -1,0 +1,472 @@
+// End-to-end scenarios of the desktop app in its real window, driven over WebDriver
+// (tauri-driver → WebKitWebDriver → the WebKitGTK webview of `ruwad-desktop`).
+//
+// Run by scripts/e2e, which builds everything and provides the session: an X display (Xvfb), a
+// private D-Bus session with an unlocked gnome-keyring and dunst, and a log of the
+// `org.freedesktop.Notifications.Notify` calls (dbus-monitor) in E2E_NOTIFY_LOG.
+//
+// This file owns the processes of the run:
+// - ONE `ruwad-server --demo` on a fixed loopback port with a fresh data dir. The app talks to it
+//   (RUWAD_BACKEND_URL / RUWAD_ANON_KEY, handed to tauri-driver's environment, which the app
+//   inherits) and so does the "other user" (supabase-js signed in as a second demo account). The
+//   outage scenario stops it and starts it again on the same port and data dir.
+// - tauri-driver (E2E_TAURI_DRIVER), on 127.0.0.1:4444.
+//
+// Every scenario is an assertion that can fail; a failed scenario is reported and the next one
+// runs (later ones may fail with it when the window is left somewhere unexpected). Each screen
+// is saved to E2E_ARTIFACTS/*.png. The last line is `e2e: N passed, M failed`; the exit status
+// is non-zero when anything failed.
+//
+// Environment: E2E_APP (the ruwad-desktop binary), E2E_SERVER (ruwad-server), E2E_TAURI_DRIVER,
+// E2E_WORK (a scratch dir: server data, app profile, logs), E2E_ARTIFACTS, E2E_NOTIFY_LOG.
+
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+import { createClient } from '@supabase/supabase-js'
+import { remote } from 'webdriverio'
+import WebSocket from 'ws'
+import * as Y from 'yjs'
+
+const env = (name) => {
+  const v = process.env[name]
+  if (!v) throw new Error(`e2e.mjs: ${name} is not set (run scripts/e2e)`)
+  return v
+}
+const APP = path.resolve(env('E2E_APP'))
+const SERVER = path.resolve(env('E2E_SERVER'))
+const DRIVER = path.resolve(env('E2E_TAURI_DRIVER'))
+const WORK = path.resolve(env('E2E_WORK'))
+const ARTIFACTS = path.resolve(env('E2E_ARTIFACTS'))
+const NOTIFY_LOG = process.env.E2E_NOTIFY_LOG
+
+const PASSWORD = 'ruwad-demo'
+const ME = { email: 'layla@demo.ruwad.app', name: 'ليلى حسن' }
+const OTHER = { email: 'omar@demo.ruwad.app', name: 'عمر خالد' }
+const GENERAL_ROOM = 'عام'
+const RUN = Date.now().toString(36)
+
+fs.mkdirSync(ARTIFACTS, { recursive: true })
+const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...a)
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+/** Polls `fn` until it returns a truthy value; throws `what` after `ms`. */
+async function until(what, fn, ms = 20_000, every = 250) {
+  const end = Date.now() + ms
+  let last
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`)
+    await sleep(every)
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.on('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+async function portOpen(port) {
+  return new Promise((resolve) => {
+    const c = net.connect(port, '127.0.0.1')
+    c.on('connect', () => {
+      c.destroy()
+      resolve(true)
+    })
+    c.on('error', () => resolve(false))
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The backend: one ruwad-server, stoppable and restartable on the same port and data dir
+
+const serverData = path.join(WORK, 'server-data')
+let server = null
+let serverStarts = 0
+
+async function startServer(port) {
+  serverStarts += 1
+  const logFile = fs.openSync(path.join(WORK, `server-${serverStarts}.log`), 'w')
+  const child = spawn(SERVER, ['--addr', `127.0.0.1:${port}`, '--data-dir', serverData, '--demo'], {
+    stdio: ['ignore', 'pipe', logFile],
+    env: { RUST_LOG: 'info', ...process.env },
+  })
+  const ready = await new Promise((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => reject(new Error('ruwad-server printed no ready line within 60 s')), 60_000)
+    child.on('exit', (code, sig) => reject(new Error(`ruwad-server exited early (code ${code}, signal ${sig}); see ${WORK}/server-${serverStarts}.log`)))
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (chunk) => {
+      buf += chunk
+      const nl = buf.indexOf('\n')
+      if (nl < 0) return
+      clearTimeout(timer)
+      child.removeAllListeners('exit')
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)))
+      } catch {
+        reject(new Error(`ruwad-server's ready line is not JSON: ${buf.slice(0, nl)}`))
+      }
+    })
+  })
+  server = { child, ready, logFile }
+  return ready
+}
+
+async function stopServer() {
+  if (!server) return
+  const { child, logFile } = server
+  server = null
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = once(child, 'exit')
+    child.kill('SIGTERM')
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(t)
+  }
+  fs.closeSync(logFile)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+const results = []
+let browser
+let driver
+let backend // { url, anon_key, port }
+let other // supabase-js client signed in as OTHER
+let otherId
+let generalId
+
+/** One scenario: runs `fn`, records pass / fail, never throws. */
+async function scenario(name, fn) {
+  const start = Date.now()
+  log(`---- ${name}`)
+  try {
+    await fn()
+    results.push({ name, ok: true, ms: Date.now() - start })
+    log(`PASS ${name} (${((Date.now() - start) / 1000).toFixed(1)} s)`)
+  } catch (e) {
+    results.push({ name, ok: false, ms: Date.now() - start, error: e })
+    log(`FAIL ${name}: ${e.stack || e.message}`)
+    await shot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`).catch(() => {})
+  }
+}
+
+async function shot(name) {
+  if (!browser) return
+  const file = path.join(ARTIFACTS, `${name}.png`)
+  await browser.saveScreenshot(file)
+  log(`screenshot ${path.relative(process.cwd(), file)}`)
+}
+
+const $ = (sel) => browser.$(sel)
+const tid = (id) => `[data-testid="${id}"]`
+/** Text of the first match, or '' when there is none. */
+const textOf = (sel) => browser.execute((s) => document.querySelector(s)?.textContent ?? '', sel)
+
+async function nav(screen) {
+  const b = await $(tid(`nav-${screen}`))
+  await b.waitForClickable({ timeout: 15_000 })
+  await b.click()
+  await until(`the ${screen} screen`, () => browser.execute((s) => document.querySelector(s)?.getAttribute('aria-current') === 'page', tid(`nav-${screen}`)), 10_000)
+}
+
+async function connectionState() {
+  return browser.execute((s) => document.querySelector(s)?.getAttribute('data-state') ?? '', tid('connection-bar'))
+}
+
+/** The messages in the window: [{content, state}]. */
+function windowMessages() {
+  return browser.execute(() =>
+    [...document.querySelectorAll('[data-testid="message"]')].map((li) => ({
+      content: li.querySelector('.content')?.textContent ?? '',
+      state: li.getAttribute('data-state'),
+      sending: !!li.querySelector('[data-testid="sending"]'),
+    })),
+  )
+}
+
+async function sendInWindow(text) {
+  const box = await $(tid('composer'))
+  await box.waitForDisplayed({ timeout: 10_000 })
+  await box.click()
+  await box.setValue(text)
+  await until('the composer to hold the text', async () => (await box.getValue()) === text, 5_000)
+  await browser.keys('Enter')
+}
+
+async function otherMessageCount(text) {
+  const { count, error } = await other.from('chat_messages').select('id', { count: 'exact', head: true }).eq('room_id', generalId).eq('content', text)
+  if (error) throw new Error(`REST count of chat_messages: ${error.message}`)
+  return count
+}
+
+async function main() {
+  const port = await freePort()
+  const ready = await startServer(port)
+  backend = { url: ready.url, anon_key: ready.anon_key, port }
+  log(`ruwad-server at ${backend.url} (data ${serverData})`)
+
+  // The other user.
+  other = createClient(backend.url, backend.anon_key, {
+    auth: { persistSession: false, autoRefreshToken: true },
+    realtime: { transport: WebSocket },
+  })
+  const { data: signed, error: signErr } = await other.auth.signInWithPassword({ email: OTHER.email, password: PASSWORD })
+  if (signErr) throw new Error(`the second client could not sign in as ${OTHER.email}: ${signErr.message}`)
+  otherId = signed.user.id
+  const { data: rooms, error: roomErr } = await other.from('chat_rooms').select('id,name').eq('name', GENERAL_ROOM)
+  if (roomErr || !rooms?.length) throw new Error(`the demo room ${GENERAL_ROOM} was not found: ${roomErr?.message}`)
+  generalId = rooms[0].id
+
+  // tauri-driver, with the app's environment (the app inherits it).
+  const driverLog = fs.openSync(path.join(WORK, 'tauri-driver.log'), 'w')
+  driver = spawn(DRIVER, [], {
+    stdio: ['ignore', driverLog, driverLog],
+    env: {
+      ...process.env,
+      RUWAD_DATA_DIR: path.join(WORK, 'profile'),
+      RUWAD_BACKEND_URL: backend.url,
+      RUWAD_ANON_KEY: backend.anon_key,
+      RUST_LOG: process.env.RUST_LOG || 'info',
+    },
+  })
+  await until('tauri-driver to listen on 4444', () => portOpen(4444), 30_000)
+
+  browser = await remote({
+    hostname: '127.0.0.1',
+    port: 4444,
+    logLevel: 'warn',
+    connectionRetryTimeout: 120_000,
+    capabilities: {
+      browserName: 'wry',
+      'wdio:enforceWebDriverClassic': true,
+      'tauri:options': { application: APP },
+    },
+  })
+  log('window up')
+
+  // ---- 1. sign in ----------------------------------------------------------------------------
+  await scenario('sign in as a demo user', async () => {
+    const email = await $(tid('signin-email'))
+    await email.waitForDisplayed({ timeout: 30_000 })
+    await shot('01-sign-in')
+    await email.setValue(ME.email)
+    await (await $(tid('signin-password'))).setValue(PASSWORD)
+    await (await $(tid('signin-submit'))).click()
+    await (await $(tid('workspace'))).waitForDisplayed({ timeout: 30_000, timeoutMsg: 'the workspace did not appear after signing in' })
+    await until('the connection bar to say online', async () => (await connectionState()) === 'online', 30_000)
+  })
+
+  // ---- 2. chat both ways ---------------------------------------------------------------------
+  const toOther = `e2e from the window ${RUN}`
+  await scenario('chat: a message from the window reaches the other client, and back', async () => {
+    await nav('chat')
+    const room = await $(`[data-testid="room"][data-room-id="${generalId}"]`)
+    await room.waitForClickable({ timeout: 20_000 })
+    await room.click()
+    await sendInWindow(toOther)
+    await until('the sent message in the window', async () => (await windowMessages()).some((m) => m.content === toOther), 10_000)
+    await until('the message at the other client (REST)', async () => (await otherMessageCount(toOther)) === 1, 20_000)
+    const back = `e2e from the other client ${RUN}`
+    const { error } = await other.from('chat_messages').insert({ room_id: generalId, user_id: otherId, content: back })
+    if (error) throw new Error(`the other client could not send: ${error.message}`)
+    await until('the other client\'s message in the window', async () => (await windowMessages()).some((m) => m.content === back), 20_000)
+    await until('the window\'s message to be delivered (not sending)', async () => (await windowMessages()).some((m) => m.content === toOther && !m.sending && m.state !== 'pending'), 15_000)
+    await shot('02-chat')
+  })
+
+  // ---- 3. typing indicator -------------------------------------------------------------------
+  await scenario('chat: the typing indicator shows the other user typing', async () => {
+    const ch = other.channel(`chat:${generalId}`, { config: { private: true, broadcast: { self: false } } })
+    await new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('the other client could not join the chat channel')), 15_000)
+      ch.subscribe((status, err) => {
+        if (status === 'SUBSCRIBED') {
+          clearTimeout(t)
+          resolve()
+        } else if (status === 'CHANNEL_ERROR' || status === 'TIMED_OUT') {
+          clearTimeout(t)
+          reject(new Error(`chat channel: ${status} ${err?.message ?? ''}`))
+        }
+      })
+    })
+    try {
+      // Broadcast until the window shows it (the receiver drops a typer 5 s after the last one).
+      await until(`"${OTHER.name} is typing" in the window`, async () => {
+        await ch.send({ type: 'broadcast', event: 'typing', payload: { user_id: otherId, typing: true } })
+        return (await textOf(tid('typing'))).includes(OTHER.name)
+      }, 20_000, 1_000)
+      await shot('03-chat-typing')
+      await ch.send({ type: 'broadcast', event: 'typing', payload: { user_id: otherId, typing: false } })
+      await until('the typing line to clear after typing:false', async () => !(await textOf(tid('typing'))).includes(OTHER.name), 10_000, 500)
+    } finally {
+      await other.removeChannel(ch)
+    }
+  })
+
+  // ---- 4. outage: offline, sending, delivered exactly once -----------------------------------
+  await scenario('outage: offline bar, "sending" while down, delivered exactly once after restart', async () => {
+    await nav('chat')
+    await stopServer()
+    log('backend stopped')
+    const downState = await until('the connection bar to leave "online"', async () => {
+      const s = await connectionState()
+      return s && s !== 'online' ? s : null
+    }, 30_000)
+    const barText = await textOf(tid('connection-bar'))
+    if (!/offline|reconnect/i.test(barText)) throw new Error(`the connection bar says "${barText}" (state ${downState}), not offline / reconnecting`)
+    const queued = `e2e sent while offline ${RUN}`
+    await sendInWindow(queued)
+    await until('the offline message shown as "sending"', async () => (await windowMessages()).some((m) => m.content === queued && m.sending), 10_000)
+    await shot('04-chat-offline-sending')
+    await sleep(2_000) // let the engine retry against the closed port at least once
+    await startServer(backend.port)
+    log('backend restarted on the same port and data dir')
+    await until('the connection bar to say online again', async () => (await connectionState()) === 'online', 60_000, 500)
+    await until('the offline message to be delivered (no longer "sending")', async () => (await windowMessages()).some((m) => m.content === queued && !m.sending), 60_000, 500)
+    await until('the offline message on the server', async () => (await otherMessageCount(queued)) >= 1, 20_000)
+    await sleep(3_000) // a duplicate would come from a second drain right after the first
+    const n = await otherMessageCount(queued)
+    if (n !== 1) throw new Error(`the offline message is on the server ${n} times, expected exactly once`)
+    const inWindow = (await windowMessages()).filter((m) => m.content === queued).length
+    if (inWindow !== 1) throw new Error(`the offline message shows ${inWindow} times in the window`)
+    await shot('04-chat-back-online')
+  })
+
+  // ---- 5. documents both ways ----------------------------------------------------------------
+  await scenario('documents: typing reaches the server, an edit from the other side shows in the editor', async () => {
+    const { data: docs, error } = await other.from('collaborative_documents').select('id,title')
+    if (error || !docs?.length) throw new Error(`the demo document was not found: ${error?.message}`)
+    const doc = docs[0]
+    await nav('documents')
+    const card = await $(`[data-testid="document-card"][data-id="${doc.id}"]`)
+    await card.waitForClickable({ timeout: 20_000 })
+    await shot('05-documents')
+    await card.click()
+    const editable = await $(`${tid('doc-editor')} .ProseMirror`)
+    await editable.waitForDisplayed({ timeout: 30_000 })
+    await until('the editor to be editable', async () => (await editable.getAttribute('contenteditable')) === 'true', 15_000)
+    const typed = `e2e typed ${RUN}`
+    await editable.click()
+    await browser.keys(['Control', 'End'])
+    await browser.keys(['Enter'])
+    await browser.keys([...typed])
+    await until('the typed text in the editor', async () => (await editable.getText()).includes(typed), 10_000)
+
+    // The other side: the document's update log, replayed into a Yjs doc as the web client would.
+    const replay = async () => {
+      const { data: rows, error: e } = await other.from('document_updates').select('seq,update').eq('document_id', doc.id).order('seq')
+      if (e) throw new Error(`REST document_updates: ${e.message}`)
+      const ydoc = new Y.Doc()
+      for (const r of rows) Y.applyUpdate(ydoc, new Uint8Array(Buffer.from(r.update, 'base64')))
+      return ydoc
+    }
+    await until('the typed text in the document_updates log (seen by the other client)', async () => (await replay()).getXmlFragment('default').toString().includes(typed), 30_000, 500)
+
+    // An edit from the other side: a paragraph appended to the editor's fragment.
+    const ydoc = await replay()
+    const before = Y.encodeStateVector(ydoc)
+    const fromOther = `e2e from the other side ${RUN}`
+    const para = new Y.XmlElement('paragraph')
+    para.insert(0, [new Y.XmlText(fromOther)])
+    const frag = ydoc.getXmlFragment('default')
+    frag.insert(frag.length, [para])
+    const update = Y.encodeStateAsUpdate(ydoc, before)
+    const { error: insErr } = await other
+      .from('document_updates')
+      .insert({ id: randomUUID(), document_id: doc.id, user_id: otherId, update: Buffer.from(update).toString('base64') })
+    if (insErr) throw new Error(`the other side could not write a document update: ${insErr.message}`)
+    await until('the other side\'s edit in the editor', async () => (await editable.getText()).includes(fromOther), 30_000, 500)
+    await until('the document to say synced', async () => (await browser.execute((s) => document.querySelector(s)?.getAttribute('data-state'), tid('doc-sync'))) === 'synced', 20_000, 500)
+    await shot('05-document-editor')
+  })
+
+  // ---- 6. a new challenge raises a notification ----------------------------------------------
+  await scenario('challenges: a new challenge by another user raises a desktop notification', async () => {
+    await nav('challenges')
+    await (await $(tid('challenge-card'))).waitForDisplayed({ timeout: 20_000 })
+    const title = `e2e challenge ${RUN}`
+    const { data: ins, error } = await other
+      .from('challenges')
+      .insert({ title, description: 'made by the end-to-end test', status: 'open', created_by: otherId })
+      .select('id')
+    if (error) throw new Error(`the other user could not create a challenge: ${error.message}`)
+    await (await $(`[data-testid="challenge-card"][data-id="${ins[0].id}"]`)).waitForDisplayed({ timeout: 20_000, timeoutMsg: 'the new challenge did not appear in the list' })
+    await shot('06-challenges')
+    if (!NOTIFY_LOG) throw new Error('E2E_NOTIFY_LOG is not set: no way to observe notifications')
+    await until(`a Notify call on the session bus naming "${title}"`, () => fs.readFileSync(NOTIFY_LOG, 'utf8').includes(title), 20_000, 500)
+  })
+
+  // ---- analytics (a screenshot of a rendered screen) -----------------------------------------
+  await scenario('analytics: the screen renders', async () => {
+    await nav('analytics')
+    await until('the analytics screen to have content', async () => (await textOf('main')).trim().length > 20, 15_000)
+    await sleep(500)
+    await shot('07-analytics')
+  })
+
+  // ---- 7. Arabic → right-to-left -------------------------------------------------------------
+  await scenario('settings: switching to Arabic makes the document right-to-left', async () => {
+    await nav('settings')
+    const ar = await $(tid('language-ar'))
+    await ar.waitForClickable({ timeout: 10_000 })
+    await shot('08-settings')
+    await ar.click()
+    await until('document.documentElement.dir === "rtl"', () => browser.execute(() => document.documentElement.dir === 'rtl'), 10_000)
+    const lang = await browser.execute(() => document.documentElement.lang)
+    if (lang !== 'ar') throw new Error(`<html lang> is "${lang}", expected "ar"`)
+    await shot('09-settings-arabic')
+    await nav('chat')
+    await sleep(500)
+    await shot('10-chat-arabic')
+    // Back to English so that a kept profile starts as it was.
+    await nav('settings')
+    await (await $(tid('language-en'))).click()
+    await until('dir back to ltr', () => browser.execute(() => document.documentElement.dir !== 'rtl'), 10_000)
+  })
+}
+
+let fatal
+try {
+  await main()
+} catch (e) {
+  fatal = e
+  log(`FATAL: ${e.stack || e.message}`)
+  await shot('FATAL').catch(() => {})
+} finally {
+  await browser?.deleteSession().catch(() => {})
+  if (driver && driver.exitCode === null) {
+    driver.kill('SIGTERM')
+    await Promise.race([once(driver, 'exit'), sleep(5_000)])
+  }
+  await other?.removeAllChannels().catch(() => {})
+  await stopServer().catch(() => {})
+}
+
+const passed = results.filter((r) => r.ok).length
+const failed = results.length - passed + (fatal ? 1 : 0)
+console.log('\n======== e2e results')
+for (const r of results) console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${(r.ms / 1000).toFixed(1).padStart(6)} s  ${r.name}${r.ok ? '' : `\n       ${r.error.message}`}`)
+if (fatal) console.log(`FAIL  setup: ${fatal.message}`)
+console.log(`e2e: ${passed} passed, ${failed} failed`)
+process.exit(failed ? 1 : 0)
