@@ -10,7 +10,8 @@
 //   (RUWAD_BACKEND_URL / RUWAD_ANON_KEY, handed to tauri-driver's environment, which the app
 //   inherits) and so does the "other user" (supabase-js signed in as a second demo account). The
 //   outage scenario stops it and starts it again on the same port and data dir.
-// - tauri-driver (E2E_TAURI_DRIVER), on 127.0.0.1:4444.
+// - tauri-driver (E2E_TAURI_DRIVER) and its WebKitWebDriver, each on a free loopback port (not the
+//   fixed 4444 / 4445), so that a run never collides with another one on a shared machine.
 //
 // Every scenario is an assertion that can fail; a failed scenario is reported and the next one
 // runs (later ones may fail with it when the window is left somewhere unexpected). Each screen
@@ -240,7 +241,9 @@ async function main() {
 
   // tauri-driver, with the app's environment (the app inherits it).
   const driverLog = fs.openSync(path.join(WORK, 'tauri-driver.log'), 'w')
-  driver = spawn(DRIVER, [], {
+  const driverPort = await freePort()
+  const nativePort = await freePort()
+  driver = spawn(DRIVER, ['--port', String(driverPort), '--native-port', String(nativePort)], {
     stdio: ['ignore', driverLog, driverLog],
     env: {
       ...process.env,
@@ -250,11 +253,11 @@ async function main() {
       RUST_LOG: process.env.RUST_LOG || 'info',
     },
   })
-  await until('tauri-driver to listen on 4444', () => portOpen(4444), 30_000)
+  await until(`tauri-driver to listen on ${driverPort}`, () => portOpen(driverPort), 30_000)
 
   browser = await remote({
     hostname: '127.0.0.1',
-    port: 4444,
+    port: driverPort,
     logLevel: 'warn',
     connectionRetryTimeout: 120_000,
     capabilities: {
@@ -344,7 +347,19 @@ async function main() {
     await until('the offline message shown as "sending"', async () => (await windowMessages()).some((m) => m.content === queued && m.sending), 10_000)
     await shot('04-chat-offline-sending')
     await sleep(2_000) // let the engine retry against the closed port at least once
-    await startServer(backend.port)
+    // The same port: a bind can fail for a moment after the stop, so a few tries.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const again = await startServer(backend.port)
+        if (again.url !== backend.url || again.anon_key !== backend.anon_key) throw new Error(`the restarted server is at ${again.url} with another key`)
+        break
+      } catch (e) {
+        if (attempt >= 5) throw new Error(`could not restart the backend on port ${backend.port}: ${e.message}`)
+        log(`restart attempt ${attempt} failed (${e.message}); retrying`)
+        await stopServer().catch(() => {})
+        await sleep(1_000)
+      }
+    }
     log('backend restarted on the same port and data dir')
     await until('the connection bar to say online again', async () => (await connectionState()) === 'online', 60_000, 500)
     await until('the offline message to be delivered (no longer "sending")', async () => (await windowMessages()).some((m) => m.content === queued && !m.sending), 60_000, 500)
