@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import * as ipc from '../ipc';
 import type { AppInfo, ConnectionState, QueueCounts, SessionInfo, Settings } from '../ipc';
 import { useEngineEvent } from './useEngineEvent';
@@ -25,12 +25,29 @@ export function useAppState(): AppState {
   const [session, setSession] = useState<SessionInfo>();
   const [connection, setConnection] = useState<AppState['connection']>({ state: { state: 'offline' }, since: Date.now() });
   const [counts, setCounts] = useState<QueueCounts>({ queued: 0, failed: 0 });
+  // Events that arrived since a read was sent are newer than its answer: a read only lands when
+  // no event of its kind came in meanwhile (else a slow `connection()` answer from before the
+  // socket came up would overwrite the `online` event that followed it).
+  const connectionEvents = useRef(0);
+  const countEvents = useRef(0);
 
   const reloadSession = useCallback(() => {
     // Without a shell (a plain browser) there is no session: show sign-in, not a spinner.
     ipc.session().then(setSession, () => setSession(SIGNED_OUT));
-    ipc.connection().then((state) => setConnection({ state, since: Date.now() }), () => {});
-    ipc.queueCounts().then(setCounts, () => {});
+    const sentAtConnection = connectionEvents.current;
+    ipc.connection().then(
+      (state) => {
+        if (connectionEvents.current === sentAtConnection) setConnection({ state, since: Date.now() });
+      },
+      () => {},
+    );
+    const sentAtCounts = countEvents.current;
+    ipc.queueCounts().then(
+      (c) => {
+        if (countEvents.current === sentAtCounts) setCounts(c);
+      },
+      () => {},
+    );
   }, []);
 
   useEffect(() => {
@@ -45,9 +62,11 @@ export function useAppState(): AppState {
         reloadSession();
         break;
       case 'connection':
+        connectionEvents.current += 1;
         setConnection({ state: e.state, since: Date.now() });
         break;
       case 'outbox':
+        countEvents.current += 1;
         setCounts(e.counts);
         break;
       case 'reload':
