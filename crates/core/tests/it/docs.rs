@@ -189,10 +189,15 @@ pub fn fast_docs(c: &mut ruwad_core::EngineConfig) {
 }
 
 async fn peers(backend: &Backend, n: usize) -> Vec<User> {
+    peers_with(backend, n, fast_docs).await
+}
+
+/// `n` signed-up users, each with its own data dir and engine settings changed by `tweak`.
+async fn peers_with(backend: &Backend, n: usize, tweak: impl Fn(&mut ruwad_core::EngineConfig)) -> Vec<User> {
     let mut out = Vec::new();
     for i in 0..n {
         let dir = tempfile::tempdir().expect("dir").keep();
-        out.push(User::sign_up_with(backend, &format!("peer{i}"), &dir, fast_docs).await);
+        out.push(User::sign_up_with(backend, &format!("peer{i}"), &dir, &tweak).await);
     }
     out
 }
@@ -574,18 +579,12 @@ async fn a_revoked_member_stops_receiving_updates_and_loses_the_document() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awareness_reaches_the_others_and_a_silent_peer_is_dropped() {
     let backend = Backend::start().await;
-    let mut users = Vec::new();
-    for i in 0..2 {
-        let dir = tempfile::tempdir().expect("dir").keep();
-        users.push(
-            User::sign_up_with(&backend, &format!("aw{i}"), &dir, |c| {
-                fast_docs(c);
-                c.docs.awareness_renew = Duration::from_millis(300);
-                c.docs.awareness_timeout = Duration::from_millis(1500);
-            })
-            .await,
-        );
-    }
+    let users = peers_with(&backend, 2, |c| {
+        fast_docs(c);
+        c.docs.awareness_renew = Duration::from_millis(300);
+        c.docs.awareness_timeout = Duration::from_millis(1500);
+    })
+    .await;
     let doc = create_document(&backend, &users[0], &[users[1].id], &[]).await;
     for u in &users {
         wait_listed(u, doc).await;
@@ -675,19 +674,13 @@ async fn awareness_reaches_the_others_and_a_silent_peer_is_dropped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_and_snapshots_keep_every_edit() {
     let backend = Backend::start().await;
-    let mut users = Vec::new();
-    for i in 0..2 {
-        let dir = tempfile::tempdir().expect("dir").keep();
-        users.push(
-            User::sign_up_with(&backend, &format!("snap{i}"), &dir, |c| {
-                fast_docs(c);
-                c.docs.compact_rows = 10;
-                c.docs.snapshot_every = 30;
-                c.docs.overlap = 5;
-            })
-            .await,
-        );
-    }
+    let users = peers_with(&backend, 2, |c| {
+        fast_docs(c);
+        c.docs.compact_rows = 10;
+        c.docs.snapshot_every = 30;
+        c.docs.overlap = 5;
+    })
+    .await;
     let doc = create_document(&backend, &users[0], &[users[1].id], &[]).await;
     for u in &users {
         wait_listed(u, doc).await;
