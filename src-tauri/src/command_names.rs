@@ -15,6 +15,7 @@ pub const COMMANDS: &[&str] = &[
     "outbox",
     "retry",
     "discard",
+    "profiles",
     "rooms",
     "messages",
     "history",

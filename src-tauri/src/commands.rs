@@ -20,7 +20,7 @@ use std::time::Duration;
 use ruwad_core::docs::codec::{b64, unb64};
 use ruwad_core::docs::{DocStatus, DocSync, DocumentInfo};
 use ruwad_core::model::{
-    Activity, Challenge, LiveMetrics, MessagePage, OutboxEntry, QueueCounts, Room, SeriesPoint, Submission,
+    Activity, Challenge, LiveMetrics, MessagePage, OutboxEntry, Profile, QueueCounts, Room, SeriesPoint, Submission,
 };
 use ruwad_core::notify::Prefs;
 use ruwad_core::store::cache::Anchor;
@@ -167,6 +167,14 @@ pub async fn retry(state: State<'_, AppState>, seq: i64) -> AppResult<()> {
 #[specta::specta]
 pub async fn discard(state: State<'_, AppState>, seq: i64) -> AppResult<()> {
     Ok(engine(&state).await?.discard(seq).await?)
+}
+
+/// Display names of other users (`ids`, at most 500): from the cache, the missing ones asked
+/// from the server when it can be reached; ids without a profile are left out.
+#[tauri::command]
+#[specta::specta]
+pub async fn profiles(state: State<'_, AppState>, ids: Vec<Uuid>) -> AppResult<Vec<Profile>> {
+    Ok(engine(&state).await?.profiles(ids).await?)
 }
 
 // ---- chat ----------------------------------------------------------------------------------
@@ -442,6 +450,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             outbox,
             retry,
             discard,
+            profiles,
             rooms,
             messages,
             history,

@@ -19,6 +19,11 @@ export const commands = {
 	outbox: () => __TAURI_INVOKE<OutboxEntry[]>("outbox"),
 	retry: (seq: number) => __TAURI_INVOKE<null>("retry", { seq }),
 	discard: (seq: number) => __TAURI_INVOKE<null>("discard", { seq }),
+	/**
+	 *  Display names of other users (`ids`, at most 500): from the cache, the missing ones asked
+	 *  from the server when it can be reached; ids without a profile are left out.
+	 */
+	profiles: (ids: string[]) => __TAURI_INVOKE<Profile[]>("profiles", { ids }),
 	rooms: () => __TAURI_INVOKE<Room[]>("rooms"),
 	messages: (roomId: string, limit: number) => __TAURI_INVOKE<MessagePage>("messages", { roomId, limit }),
 	history: (roomId: string, before: Anchor | null, limit: number) => __TAURI_INVOKE<MessagePage>("history", { roomId, before, limit }),
@@ -311,6 +316,13 @@ export type Prefs = {
 	muted: boolean,
 	/**  Per-kind switches; a kind not listed is on. */
 	kinds?: Partial<{ [key in NoticeKind]: boolean }>,
+};
+
+export type Profile = {
+	id: string,
+	display_name: string,
+	avatar_url: string | null,
+	locale: string,
 };
 
 /**  How many changes wait for the server. */

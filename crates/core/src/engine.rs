@@ -47,7 +47,7 @@ use uuid::Uuid;
 use crate::docs::{DocError, DocOptions, DocPeer, DocStatus, DocSync, Docs, DocumentInfo};
 use crate::events::{self, Changes, ConnectionState, CountOutbox, Event, Sink};
 use crate::live::{self, Live, LiveOptions, LiveParts};
-use crate::model::{Challenge, LiveMetrics, Message, MessagePage, OutboxEntry, QueueCounts, Room, Submission};
+use crate::model::{Challenge, LiveMetrics, Message, MessagePage, OutboxEntry, Profile, QueueCounts, Room, Submission};
 use crate::queue::backoff::Backoff;
 use crate::queue::sender::{Sender, SenderOptions, Signals};
 use crate::queue::{self, Action};
@@ -683,6 +683,25 @@ impl Engine {
     /// Who is online in `room`, this user included (entered rooms only).
     pub fn online(&self, room: Uuid) -> Vec<Uuid> {
         self.account().ok().and_then(|a| a.realtime.as_ref().map(|l| l.online(room))).unwrap_or_default()
+    }
+
+    // ---- people --------------------------------------------------------------------------
+
+    /// Most ids one [`Engine::profiles`] call takes.
+    pub const MAX_PROFILES: usize = 500;
+
+    /// The profiles (display names) of `ids`, from the cache, with the ones it lacks asked from
+    /// the server when it can be reached (see `Sync::profiles`).
+    pub async fn profiles(&self, ids: Vec<Uuid>) -> Result<Vec<Profile>, EngineError> {
+        if ids.len() > Self::MAX_PROFILES {
+            return Err(StoreError::Refused(format!(
+                "at most {} profiles at once ({} asked)",
+                Self::MAX_PROFILES,
+                ids.len()
+            ))
+            .into());
+        }
+        Ok(self.account()?.sync.profiles(ids).await?)
     }
 
     // ---- challenges ----------------------------------------------------------------------

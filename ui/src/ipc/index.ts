@@ -97,8 +97,8 @@ export const queueCounts = () => call(commands.queue_counts);
 export const outbox = () => call(commands.outbox);
 export const retry = (seq: number) => run(() => commands.retry(seq));
 export const discard = (seq: number) => run(() => commands.discard(seq));
-/** No engine API for profiles yet: display names fall back to "unknown" (and "you"). */
-export const profiles = (_ids: Uuid[]): Promise<Profile[]> => notInShell('internal', 'Reading profiles');
+/** Display names: the engine's cache, then the server; unknown ids are left out. */
+export const profiles = (ids: Uuid[]): Promise<Profile[]> => call(() => commands.profiles(ids));
 
 // ---- chat ----------------------------------------------------------------------------------
 export const rooms = () => call(commands.rooms);

@@ -28,6 +28,7 @@ export type {
   LiveMetrics,
   Message,
   MessagePage,
+  Profile,
   Notice,
   NoticeKind,
   OutboxEntry,
@@ -71,13 +72,6 @@ export const NOTICE_KINDS: readonly NoticeKind[] = [
 ];
 
 // ---- not in the shell yet (no command behind them; see ipc/index.ts) ----------------------
-
-export interface Profile {
-  id: Uuid;
-  display_name: string;
-  avatar_url: string | null;
-  locale: string;
-}
 
 export interface UpdateCheck {
   available: boolean;

@@ -40,7 +40,7 @@ use uuid::Uuid;
 
 use crate::docs::local::{self as doc_local, DocMemberRow, DocumentRow};
 use crate::events::{Changes, Sink};
-use crate::model::MessagePage;
+use crate::model::{MessagePage, Profile};
 use crate::notify;
 use crate::store::cache::{
     self, ActivityRow, Anchor, ChallengeRow, MemberRow, MessageRow, ProfileRow, ReactionRow, RoomRow, SubmissionRow,
@@ -580,6 +580,55 @@ impl Mirror {
         let newest = if anchor.is_none() { rows.first().map(|r| r.created_at.clone()) } else { None };
         self.store_messages(room, rows, newest, complete).await?;
         Ok(self.store.read(move |c| cache::history(c, room, before.as_ref(), limit)).await?)
+    }
+
+    /// The profiles of `ids` (each at most once, in the order asked): the cached ones, and the
+    /// rest asked from the server and cached. Offline, or when the server cannot be asked, only
+    /// what the cache holds: display names are never worth an error. Ids without a profile
+    /// anywhere are left out.
+    pub async fn profiles(&self, ids: Vec<Uuid>) -> Result<Vec<Profile>, SyncError> {
+        let mut ids = ids;
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(*id));
+        let asked = ids.clone();
+        let cached: Vec<Option<Profile>> =
+            self.store.read(move |c| asked.iter().map(|id| cache::profile(c, *id)).collect()).await?;
+        let missing: Vec<Uuid> = ids.iter().zip(&cached).filter(|(_, p)| p.is_none()).map(|(id, _)| *id).collect();
+        let mut found: std::collections::HashMap<Uuid, Profile> =
+            cached.into_iter().flatten().map(|p| (p.id, p)).collect();
+        if !missing.is_empty() {
+            match self.fetch_profiles(missing).await {
+                Ok(rows) => {
+                    let stored = rows.clone();
+                    self.store
+                        .write(move |tx, _| {
+                            for p in &stored {
+                                cache::put_profile(tx, p)?;
+                            }
+                            Ok(())
+                        })
+                        .await?;
+                    for r in rows {
+                        found.insert(
+                            r.id,
+                            Profile {
+                                id: r.id,
+                                display_name: r.display_name,
+                                avatar_url: r.avatar_url,
+                                locale: r.locale,
+                            },
+                        );
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "profiles: answering from the cache only"),
+            }
+        }
+        Ok(ids.into_iter().filter_map(|id| found.remove(&id)).collect())
+    }
+
+    async fn fetch_profiles(&self, ids: Vec<Uuid>) -> Result<Vec<ProfileRow>, SyncError> {
+        let rest = self.rest().await?;
+        read_all(&rest, "profiles", self.options.page, move |q| q.in_("id", ids.iter()).order("id", Order::Asc)).await
     }
 
     /// Applies a row change pushed by the server (Realtime). Unknown tables are ignored.

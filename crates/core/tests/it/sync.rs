@@ -372,3 +372,37 @@ async fn a_realtime_delivery_updates_the_cache_but_never_moves_the_cursor_past_w
     a.engine.shutdown().await;
     b.engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_come_from_the_cache_then_the_server_and_offline_from_the_cache_only() {
+    let mut backend = Backend::start().await;
+    // Realtime off: the profiles of users who sign up later would otherwise reach a's cache live.
+    let a = User::sign_up_rest_only(&backend, "asker").await;
+    // Shares no room with `a`: its profile is not in a's cache until asked for.
+    let b = User::sign_up(&backend, "stranger").await;
+    let c = User::sign_up(&backend, "later").await;
+    a.engine.sync_now().await.expect("a sync");
+
+    let nobody = Uuid::new_v4();
+    let got = a.engine.profiles(vec![b.id, a.id, nobody, b.id]).await.expect("profiles");
+    let names: Vec<(Uuid, &str)> = got.iter().map(|p| (p.id, p.display_name.as_str())).collect();
+    assert_eq!(names, vec![(b.id, "stranger"), (a.id, "asker")], "asked order, each once, unknown ids left out");
+
+    // Offline: what was fetched is still answered; what never was is left out, without an error.
+    backend.stop().await;
+    let got = a.engine.profiles(vec![c.id, b.id]).await.expect("profiles offline");
+    assert_eq!(got.iter().map(|p| p.id).collect::<Vec<_>>(), vec![b.id]);
+    backend.resume().await;
+    let got = eventually(WAIT, "c's profile once the server is back", || async {
+        let got = a.engine.profiles(vec![c.id]).await.ok()?;
+        (!got.is_empty()).then_some(got)
+    })
+    .await;
+    assert_eq!(got[0].display_name, "later");
+
+    // Too many ids at once: refused, nothing asked.
+    let many: Vec<Uuid> = (0..=ruwad_core::Engine::MAX_PROFILES).map(|_| Uuid::new_v4()).collect();
+    let err = a.engine.profiles(many).await.expect_err("over the limit");
+    assert_eq!(err.code(), ruwad_core::ErrorCode::Refused, "{err}");
+    assert!(err.to_string().contains("at most"), "{err}");
+}
