@@ -7,6 +7,7 @@ pub const COMMANDS: &[&str] = &[
     "set_backend",
     "settings",
     "set_settings",
+    "open_second_window",
     "session",
     "sign_in",
     "sign_out",

@@ -96,6 +96,18 @@ pub async fn set_settings(app: AppHandle, state: State<'_, AppState>, settings: 
     Ok(())
 }
 
+/// Opens a second window of the app in its own profile on this embedded backend, for signing
+/// in as another demo account (`refused` on a Supabase project).
+#[tauri::command]
+#[specta::specta]
+pub async fn open_second_window(
+    state: State<'_, AppState>,
+    windows: State<'_, crate::second::SecondWindows>,
+) -> AppResult<()> {
+    let running = state.running().await?;
+    windows.open(&state.dirs.data, &running)
+}
+
 // ---- session -------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, Type)]
@@ -442,6 +454,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             set_backend,
             settings,
             set_settings,
+            open_second_window,
             session,
             sign_in,
             sign_out,

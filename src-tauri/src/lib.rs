@@ -14,7 +14,8 @@
 //! - [`error`]: `AppError { code, message }`;
 //! - [`keychain`]: the session in the OS keychain, memory when there is none;
 //! - [`tray`], [`toast`], [`window`]: tray icon and menu, native notifications, the window;
-//! - [`logging`]: stderr + daily log files.
+//! - [`logging`]: stderr + daily log files;
+//! - [`second`]: a second window as another user, on this process's embedded backend.
 //!
 //! The configuration is the top-level `tauri.conf.json` (see `build.rs`).
 
@@ -27,6 +28,7 @@ pub mod events;
 pub mod keychain;
 pub mod logging;
 pub mod runtime;
+pub mod second;
 pub mod state;
 pub mod toast;
 pub mod tray;
@@ -87,6 +89,7 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
             };
             let use_keychain = std::env::var(config::ENV_KEYCHAIN).map(|v| v != "off").unwrap_or(true);
             app.manage(AppState::new(dirs, identifier, use_keychain, env_backend, file));
+            app.manage(second::SecondWindows::default());
             let state = app.state::<AppState>();
 
             let tray = tray::build(app.handle(), tray_icon).map_err(|e| {
@@ -117,6 +120,7 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
     };
     app.run(|app, event| {
         if let RunEvent::Exit = event {
+            app.state::<second::SecondWindows>().stop_all();
             let state = app.state::<AppState>();
             let stopped = tauri::async_runtime::block_on(tokio::time::timeout(EXIT_WAIT, state.shutdown()));
             if stopped.is_err() {

@@ -49,6 +49,9 @@ pub struct Running {
     pub backend: Backend,
     /// The embedded backend's URL (`None` for a Supabase project).
     pub embedded_url: Option<String>,
+    /// The embedded backend's anon key (`None` for a Supabase project): a second window signs
+    /// in through it (see `second`).
+    pub embedded_anon_key: Option<String>,
     /// A std mutex: only read or replaced, never held across an `.await`.
     remembered: Mutex<Remembered>,
     server: Mutex<Option<Server>>,
@@ -122,6 +125,7 @@ pub async fn start(options: StartOptions) -> AppResult<Arc<Running>> {
         engine,
         backend: options.backend,
         embedded_url: server.as_ref().map(|s| s.url.clone()),
+        embedded_anon_key: server.as_ref().map(|s| s.anon_key.clone()),
         remembered: Mutex::new(Remembered { remembered: session.remembered, message: session.message }),
         server: Mutex::new(server),
         tasks: Mutex::new(Vec::new()),
@@ -255,6 +259,11 @@ mod tests {
         let running = start(options(dir.path(), backend.clone())).await.expect("start");
         assert_eq!(running.embedded_url, None, "no embedded backend");
         assert!(!dir.path().join("backend").exists(), "nothing embedded was started");
+        // No embedded backend to share: a second window is refused, and nothing is created.
+        let e = crate::second::SecondWindows::default().open(dir.path(), &running).err().expect("refused");
+        assert_eq!(e.code, ErrorCode::Refused, "{e:?}");
+        assert!(e.message.contains("RUWAD_DATA_DIR"), "says what to do instead: {}", e.message);
+        assert!(!dir.path().join("profiles").exists(), "no second profile made");
         running.engine.sign_in("omar@demo.ruwad.app", ruwad_server::demo::DEMO_PASSWORD).await.expect("sign in");
         assert!(dir.path().join("cache").join(backend.slug()).exists());
         running.stop().await;

@@ -11,6 +11,11 @@ export const commands = {
 	set_backend: (backend: Backend) => __TAURI_INVOKE<null>("set_backend", { backend }),
 	settings: () => __TAURI_INVOKE<Settings>("settings"),
 	set_settings: (settings: Settings) => __TAURI_INVOKE<null>("set_settings", { settings }),
+	/**
+	 *  Opens a second window of the app in its own profile on this embedded backend, for signing
+	 *  in as another demo account (`refused` on a Supabase project).
+	 */
+	open_second_window: () => __TAURI_INVOKE<null>("open_second_window"),
 	session: () => __TAURI_INVOKE<SessionInfo>("session"),
 	sign_in: (email: string, password: string) => __TAURI_INVOKE<SignedIn>("sign_in", { email, password }),
 	sign_out: () => __TAURI_INVOKE<null>("sign_out"),

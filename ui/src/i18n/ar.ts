@@ -179,5 +179,8 @@ export const ar: Record<MessageKey, string> = {
   'settings.account': 'الحساب',
   'settings.signed_in_as': 'مسجّل الدخول باسم {name}',
   'settings.sign_out': 'تسجيل الخروج',
+  'second.open': 'افتح نافذة ثانية',
+  'second.hint': 'سجّل الدخول فيها بحساب تجريبي آخر لترى الدردشة والكتابة والتحرير المشترك مباشرةً على هذا الحاسوب.',
+  'second.opened': 'تُفتح نافذة ثانية.',
   'settings.saved': 'تم الحفظ',
 };

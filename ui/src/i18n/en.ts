@@ -179,6 +179,9 @@ export const en = {
   'settings.account': 'Account',
   'settings.signed_in_as': 'Signed in as {name}',
   'settings.sign_out': 'Sign out',
+  'second.open': 'Open a second window',
+  'second.hint': 'Sign in there as another demo account to see chat, typing and co-editing live on this computer.',
+  'second.opened': 'A second window is opening.',
   'settings.saved': 'Saved',
 } as const;
 

@@ -84,6 +84,9 @@ export const appInfo = () => call(commands.app_info);
 export const setBackend = (backend: Backend) => run(() => commands.set_backend(backend));
 export const settings = () => call(commands.settings);
 export const setSettings = (settings: Settings) => run(() => commands.set_settings(settings));
+/** Another window of the app, in its own profile on this embedded backend (`refused` on a
+ * Supabase project). */
+export const openSecondWindow = () => run(commands.open_second_window);
 /** No updater in the shell yet (`check_update` / `install_update` are not commands). */
 export const checkUpdate = (): Promise<UpdateCheck> => notInShell('update', 'Checking for updates');
 export const installUpdate = (): Promise<void> => notInShell('update', 'Installing updates');

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { ErrorText } from '../../components/ErrorText';
+import { SecondWindow } from '../../components/SecondWindow';
 import type { AppState } from '../../hooks/useAppState';
 import { useI18n } from '../../i18n';
 import * as ipc from '../../ipc';
@@ -53,6 +54,7 @@ export function SettingsScreen({ app }: { app: AppState }) {
         <button type="button" className="danger" onClick={() => ipc.signOut().catch((e) => setError(ipc.toAppError(e)))}>
           {t('settings.sign_out')}
         </button>
+        {app.info?.backend.kind === 'embedded' && <SecondWindow />}
       </fieldset>
     </section>
   );

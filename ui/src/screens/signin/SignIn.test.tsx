@@ -53,3 +53,25 @@ describe('SignIn', () => {
     expect((await screen.findByRole('alert')).textContent).toBe('البريد الإلكتروني أو كلمة المرور غير صحيحة: Invalid login credentials');
   });
 });
+
+describe('SignIn: a second window', () => {
+  beforeEach(() => vi.clearAllMocks());
+
+  it('the embedded backend offers a second window, which says when it opens or why not', async () => {
+    const open = vi.spyOn(ipc, 'openSecondWindow');
+    open.mockResolvedValueOnce(undefined);
+    renderIn(<SignIn info={info} />);
+    fireEvent.click(screen.getByTestId('open-second-window'));
+    await screen.findByText('A second window is opening.');
+    open.mockRejectedValueOnce(new ipc.AppError('internal', 'cannot start a second window: no such file'));
+    fireEvent.click(screen.getByTestId('open-second-window'));
+    await screen.findByText(/cannot start a second window/);
+    expect(open).toHaveBeenCalledTimes(2);
+  });
+
+  it('a Supabase project has no second window (it has no embedded backend to share)', () => {
+    renderIn(<SignIn info={info} />);
+    fireEvent.click(screen.getByRole('radio', { name: 'Supabase project' }));
+    expect(screen.queryByTestId('open-second-window')).toBeNull();
+  });
+});

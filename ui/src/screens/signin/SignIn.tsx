@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { ErrorText } from '../../components/ErrorText';
+import { SecondWindow } from '../../components/SecondWindow';
 import { useI18n } from '../../i18n';
 import { setBackend, signIn, toAppError, type AppError, type AppInfo, type Backend } from '../../ipc';
 import { BackendFields, sameBackend } from './BackendFields';
@@ -64,6 +65,7 @@ export function SignIn({ info }: { info: AppInfo | undefined }) {
                 {t('signin.demo_as', { name: d.display_name })} <small dir="ltr">{d.email}</small>
               </button>
             ))}
+            <SecondWindow />
           </section>
         )}
       </form>
