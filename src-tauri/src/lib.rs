@@ -68,6 +68,18 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .invoke_handler(specta.invoke_handler())
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                let shown = window.app_handle().state::<AppState>().tray_shown();
+                if tray::on_close(shown) == tray::OnClose::Hide {
+                    api.prevent_close();
+                    tracing::info!("window closed: still running in the tray");
+                    if let Err(e) = window.hide() {
+                        tracing::warn!(error = %e, "cannot hide the window");
+                    }
+                }
+            }
+        })
         .setup(move |app| {
             specta.mount_events(app);
             let dirs = match data_dir {
@@ -98,6 +110,7 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
             });
             state.set_tray(tray);
             probe_notifications(app.handle());
+            probe_tray_host(app.handle());
 
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
@@ -134,6 +147,21 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
 /// Quits the app (the engine and the embedded backend stop on the way out).
 pub fn quit(app: &AppHandle) {
     app.exit(0);
+}
+
+/// Whether a tray host shows the icon (on a blocking thread; the answer lands in the state).
+fn probe_tray_host(app: &AppHandle) {
+    let app = app.clone();
+    let spawned = std::thread::Builder::new().name("tray-probe".into()).spawn(move || {
+        let host = tray::host();
+        if let Err(why) = &host {
+            tracing::info!(%why, "no tray host: closing the window quits");
+        }
+        app.state::<AppState>().set_tray_host(host);
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot probe the tray host");
+    }
 }
 
 /// Whether toasts can be shown here (on a blocking thread; the answer lands in the state).

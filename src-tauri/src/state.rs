@@ -136,6 +136,21 @@ impl AppState {
         }
     }
 
+    /// What the tray-host probe found (`tray::host`): without a host the icon is built but
+    /// nobody shows it, so the capability says so and closing the window quits.
+    pub fn set_tray_host(&self, host: Result<(), String>) {
+        if let (Ok(mut t), Err(why)) = (self.tray.lock(), host) {
+            if t.0.is_some() {
+                t.1 = Capability::no(format!("{why}: closing the window quits the app"));
+            }
+        }
+    }
+
+    /// Whether a tray icon is shown (so a hidden window can be brought back from it).
+    pub fn tray_shown(&self) -> bool {
+        self.tray.lock().map(|t| t.0.is_some() && t.1.available).unwrap_or(false)
+    }
+
     pub fn tray(&self) -> Option<Tray> {
         self.tray.lock().ok().and_then(|t| t.0.clone())
     }

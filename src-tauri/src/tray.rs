@@ -7,7 +7,13 @@
 //! `libayatana-appindicator3-1` library at run time; without it the app aborts inside the
 //! system library (not an error Rust can catch), hence its place in the packages (`deb`
 //! depends on it; `scripts/setup` installs it). With no StatusNotifier host (e.g. under Xvfb)
-//! building succeeds and nothing is drawn.
+//! building succeeds and nothing is drawn: [`host`] asks the session bus for one.
+//!
+//! ## Closing the window
+//! Like other chat apps, closing the window keeps Ruwād running in the tray (notifications keep
+//! coming; "Open" or a second launch brings the window back; "Quit" quits) — but only when a
+//! tray is there to come back from. With no tray icon, or on a Linux desktop without a
+//! StatusNotifier host (plain GNOME, Xvfb), closing the window quits.
 
 use ruwad_core::Engine;
 use tauri::image::Image;
@@ -133,9 +139,93 @@ impl Labels {
     }
 }
 
+/// Whether a tray host shows our icon here: always on macOS and Windows; on Linux, whether the
+/// session bus has a StatusNotifierWatcher (what app indicators talk to). Blocking: call it off
+/// the main thread.
+pub fn host() -> Result<(), String> {
+    #[cfg(target_os = "linux")]
+    {
+        let bus = zbus::blocking::Connection::session().map_err(|e| format!("no session bus: {e}"))?;
+        host_on(&bus)
+    }
+    #[cfg(not(target_os = "linux"))]
+    Ok(())
+}
+
+/// [`host`] on a given bus.
+#[cfg(target_os = "linux")]
+pub fn host_on(bus: &zbus::blocking::Connection) -> Result<(), String> {
+    let reply = bus
+        .call_method(
+            Some("org.freedesktop.DBus"),
+            "/org/freedesktop/DBus",
+            Some("org.freedesktop.DBus"),
+            "NameHasOwner",
+            &("org.kde.StatusNotifierWatcher",),
+        )
+        .map_err(|e| format!("cannot ask the session bus for a tray host: {e}"))?;
+    let owned: bool = reply.body().deserialize().map_err(|e| format!("odd answer from the session bus: {e}"))?;
+    if owned {
+        Ok(())
+    } else {
+        Err("no tray host on this desktop (no StatusNotifierWatcher on the session bus)".into())
+    }
+}
+
+/// What closing the window does: hide it to the tray when a tray can bring it back, else quit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnClose {
+    Hide,
+    Quit,
+}
+
+pub fn on_close(tray_shown: bool) -> OnClose {
+    if tray_shown {
+        OnClose::Hide
+    } else {
+        OnClose::Quit
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closing_the_window_hides_it_only_when_a_tray_can_bring_it_back() {
+        assert_eq!(on_close(true), OnClose::Hide);
+        assert_eq!(on_close(false), OnClose::Quit);
+    }
+
+    /// A private session bus (Debian's `dbus-daemon`; skipped with a note where it is missing):
+    /// no tray host until a StatusNotifierWatcher takes its name, then one.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_tray_host_probe_sees_a_status_notifier_watcher_come() {
+        use std::io::{BufRead, BufReader};
+        let daemon = std::process::Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address"])
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let Ok(mut daemon) = daemon else {
+            assert!(std::env::var_os("CI").is_none(), "CI has no dbus-daemon: scripts/setup installs it");
+            eprintln!("skipped: no dbus-daemon here (scripts/setup installs it)");
+            return;
+        };
+        let mut address = String::new();
+        BufReader::new(daemon.stdout.take().expect("stdout")).read_line(&mut address).expect("bus address");
+        let connect =
+            || zbus::blocking::connection::Builder::address(address.trim()).expect("address").build().expect("connect");
+        let app = connect();
+        let why = host_on(&app).expect_err("no watcher yet");
+        assert!(why.contains("no tray host"), "{why}");
+        let watcher = connect();
+        watcher.request_name("org.kde.StatusNotifierWatcher").expect("take the watcher's name");
+        assert_eq!(host_on(&app), Ok(()));
+        drop(watcher);
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+    }
 
     #[test]
     fn the_tooltip_shows_the_unread_count() {
