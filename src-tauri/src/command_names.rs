@@ -7,6 +7,8 @@ pub const COMMANDS: &[&str] = &[
     "set_backend",
     "settings",
     "set_settings",
+    "check_update",
+    "install_update",
     "session",
     "sign_in",
     "sign_out",

@@ -14,6 +14,7 @@
 //! - [`error`]: `AppError { code, message }`;
 //! - [`keychain`]: the session in the OS keychain, memory when there is none;
 //! - [`tray`], [`toast`], [`window`]: tray icon and menu, native notifications, the window;
+//! - [`update`]: self-update from the user's channel, signature verified, installed on consent;
 //! - [`logging`]: stderr + daily log files.
 //!
 //! The configuration is the top-level `tauri.conf.json` (see `build.rs`).
@@ -30,6 +31,7 @@ pub mod runtime;
 pub mod state;
 pub mod toast;
 pub mod tray;
+pub mod update;
 pub mod window;
 
 use std::path::PathBuf;
@@ -65,6 +67,8 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
             window::focus(app);
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(update::plugin())
+        .manage(update::Updates::default())
         .invoke_handler(specta.invoke_handler())
         .setup(move |app| {
             specta.mount_events(app);
@@ -95,6 +99,7 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
             });
             state.set_tray(tray);
             probe_notifications(app.handle());
+            update::spawn_checks(app.handle());
 
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
