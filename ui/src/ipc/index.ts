@@ -16,7 +16,6 @@ import type {
   Profile,
   RuwadEvent,
   Settings,
-  UpdateCheck,
   Uuid,
 } from './types';
 
@@ -44,6 +43,9 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   internal: true,
   keychain: true,
   update: true,
+  update_unavailable: true,
+  update_unsupported: true,
+  signature: true,
   config: true,
 };
 const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
@@ -84,9 +86,11 @@ export const appInfo = () => call(commands.app_info);
 export const setBackend = (backend: Backend) => run(() => commands.set_backend(backend));
 export const settings = () => call(commands.settings);
 export const setSettings = (settings: Settings) => run(() => commands.set_settings(settings));
-/** No updater in the shell yet (`check_update` / `install_update` are not commands). */
-export const checkUpdate = (): Promise<UpdateCheck> => notInShell('update', 'Checking for updates');
-export const installUpdate = (): Promise<void> => notInShell('update', 'Installing updates');
+/** A newer version on the user's channel, or null when this one is the latest. */
+export const checkUpdate = () => call(commands.check_update);
+/** Installs the `version` that `checkUpdate` (or an `update_available` event) offered, then the
+ * app restarts: call it only on the user's "Install now". */
+export const installUpdate = (version: string) => run(() => commands.install_update(version));
 
 // ---- session -------------------------------------------------------------------------------
 export const session = () => call(commands.session);

@@ -46,6 +46,7 @@ export type {
   Submission,
   Theme,
   UpdateChannel,
+  UpdateInfo,
 } from '../bindings';
 /** What every command rejects with (the facade turns it into the `AppError` class). */
 export type { AppError as AppErrorPayload } from '../bindings';
@@ -77,10 +78,4 @@ export interface Profile {
   display_name: string;
   avatar_url: string | null;
   locale: string;
-}
-
-export interface UpdateCheck {
-  available: boolean;
-  version: string | null;
-  notes: string | null;
 }
