@@ -163,7 +163,8 @@ fn endpoint(template: &str, channel: UpdateChannel) -> AppResult<Url> {
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        _ => return Err(bad("must use https (plain http only to this machine)")),
+        // (The plugin itself refuses plain http in release builds.)
+        _ => return Err(bad("must use https (plain http only to this machine, in debug builds)")),
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("has no host"));
