@@ -8,6 +8,8 @@ pub const COMMANDS: &[&str] = &[
     "settings",
     "set_settings",
     "open_second_window",
+    "check_update",
+    "install_update",
     "session",
     "sign_in",
     "sign_out",

@@ -12,8 +12,7 @@
 //!
 //! Binary data (Yjs updates, state vectors, awareness) crosses as base64 strings.
 //!
-//! Not here yet: `profiles` (no engine API for profiles), `check_update` / `install_update`
-//! (no updater yet).
+//! Not here yet: `profiles` (no engine API for profiles).
 
 use std::time::Duration;
 
@@ -32,7 +31,9 @@ use uuid::Uuid;
 
 use crate::config::{Backend, Settings};
 use crate::error::{AppError, AppResult, ErrorCode};
+use crate::events::{emit, AppEvent, ShellEvent};
 use crate::state::{AppState, Capabilities};
+use crate::update::{Progress, UpdateInfo, UpdateSource, Updates};
 
 async fn engine(state: &State<'_, AppState>) -> AppResult<Engine> {
     Ok(state.running().await?.engine.clone())
@@ -106,6 +107,35 @@ pub async fn open_second_window(
 ) -> AppResult<()> {
     let running = state.running().await?;
     windows.open(&state.dirs.data, &running)
+}
+
+// ---- updates (`crate::update`) -------------------------------------------------------------
+
+/// A newer version on the user's channel, if any (remembered as the one `install_update` may
+/// install).
+#[tauri::command]
+#[specta::specta]
+pub async fn check_update(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    updates: State<'_, Updates>,
+) -> AppResult<Option<UpdateInfo>> {
+    let source = UpdateSource::for_app(&app, state.settings().update_channel, state.update_url().as_deref())?;
+    updates.check(&app, &source).await
+}
+
+/// The user's "Install now" for `version` (the one offered): downloads it with progress
+/// events, verifies its signature, installs it and restarts the app.
+#[tauri::command]
+#[specta::specta]
+pub async fn install_update(app: AppHandle, updates: State<'_, Updates>, version: String) -> AppResult<()> {
+    let progress = |p: Progress| {
+        emit(&app, AppEvent::Shell(ShellEvent::UpdateProgress { downloaded: p.downloaded, total: p.total }));
+    };
+    updates.install(&app, &version, progress).await?;
+    emit(&app, AppEvent::Shell(ShellEvent::UpdateInstalled { version }));
+    app.request_restart();
+    Ok(())
 }
 
 // ---- session -------------------------------------------------------------------------------
@@ -455,6 +485,8 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             settings,
             set_settings,
             open_second_window,
+            check_update,
+            install_update,
             session,
             sign_in,
             sign_out,

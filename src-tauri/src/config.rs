@@ -216,6 +216,10 @@ pub struct SettingsFile {
     /// The backend chosen in the app (`None`: the embedded default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<Backend>,
+    /// The update endpoint template (`{channel}` filled in), replacing `tauri.conf.json`'s: a
+    /// private update server. `RUWAD_UPDATE_URL` wins over it (see `crate::update`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_url: Option<String>,
     #[serde(flatten)]
     pub settings: Settings,
 }
@@ -311,6 +315,7 @@ mod tests {
         let path = Dirs::single(dir.path().join("nested")).settings_file();
         let file = SettingsFile {
             backend: Some(supabase("https://x.supabase.co")),
+            update_url: Some("https://updates.example/{channel}".into()),
             settings: Settings {
                 language: Language::Ar,
                 theme: Theme::Dark,

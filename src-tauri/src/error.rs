@@ -22,8 +22,15 @@ pub enum ErrorCode {
     Internal,
     /// The OS keychain failed (the session is kept in memory instead).
     Keychain,
-    /// The updater failed.
+    /// Installing an update failed (the running version is unchanged or restored).
     Update,
+    /// The update server answered, but with no usable release for this platform (a bad
+    /// manifest, no build for this system).
+    UpdateUnavailable,
+    /// This copy cannot replace itself (a development build, an unpackaged binary).
+    UpdateUnsupported,
+    /// A downloaded update does not match its signature: it was not installed.
+    Signature,
     /// The configuration (backend URL, key, settings file) is not usable.
     Config,
 }

@@ -35,6 +35,12 @@ pub enum ShellEvent {
     Navigate { screen: Screen, id: Uuid },
     /// Events were missed (the webview fell behind): re-read every view.
     Reload,
+    /// The background check found a newer version: ask the user (`install_update` installs it).
+    UpdateAvailable { update: crate::update::UpdateInfo },
+    /// `install_update` is downloading (at most a few a second).
+    UpdateProgress { downloaded: u64, total: Option<u64> },
+    /// The update is installed; the app restarts now.
+    UpdateInstalled { version: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]

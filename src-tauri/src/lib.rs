@@ -14,6 +14,7 @@
 //! - [`error`]: `AppError { code, message }`;
 //! - [`keychain`]: the session in the OS keychain, memory when there is none;
 //! - [`tray`], [`toast`], [`window`]: tray icon and menu, native notifications, the window;
+//! - [`update`]: self-update from the user's channel, signature verified, installed on consent;
 //! - [`logging`]: stderr + daily log files;
 //! - [`second`]: a second window as another user, on this process's embedded backend.
 //!
@@ -32,6 +33,7 @@ pub mod second;
 pub mod state;
 pub mod toast;
 pub mod tray;
+pub mod update;
 pub mod window;
 
 use std::path::PathBuf;
@@ -67,6 +69,8 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
             window::focus(app);
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(update::plugin())
+        .manage(update::Updates::default())
         .invoke_handler(specta.invoke_handler())
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::CloseRequested { api, .. } = event {
@@ -111,6 +115,7 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
             state.set_tray(tray);
             probe_notifications(app.handle());
             probe_tray_host(app.handle());
+            update::spawn_checks(app.handle());
 
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {

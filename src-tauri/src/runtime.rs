@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(running.embedded_url, None, "no embedded backend");
         assert!(!dir.path().join("backend").exists(), "nothing embedded was started");
         // No embedded backend to share: a second window is refused, and nothing is created.
-        let e = crate::second::SecondWindows::default().open(dir.path(), &running).err().expect("refused");
+        let e = crate::second::SecondWindows::default().open(dir.path(), &running).expect_err("refused");
         assert_eq!(e.code, ErrorCode::Refused, "{e:?}");
         assert!(e.message.contains("RUWAD_DATA_DIR"), "says what to do instead: {}", e.message);
         assert!(!dir.path().join("profiles").exists(), "no second profile made");

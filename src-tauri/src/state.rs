@@ -96,6 +96,11 @@ impl AppState {
         self.settings.lock().map(|s| s.settings.clone()).unwrap_or_default()
     }
 
+    /// `settings.json`'s update endpoint template, if it has one.
+    pub fn update_url(&self) -> Option<String> {
+        self.settings.lock().ok().and_then(|f| f.update_url.clone())
+    }
+
     /// Saves the settings (the file keeps the backend choice).
     pub fn set_settings(&self, settings: Settings) -> AppResult<()> {
         self.update_file(|f| f.settings = settings)

@@ -3,6 +3,7 @@ import { ConnectionBar } from './components/ConnectionBar';
 import { Notices } from './components/Notices';
 import { OutboxPanel } from './components/OutboxPanel';
 import { Rail, SCREENS, type Screen } from './components/Rail';
+import { UpdateOffer } from './components/UpdatePrompt';
 import { useAppState, type AppState } from './hooks/useAppState';
 import { useEngineEvent } from './hooks/useEngineEvent';
 import { useTheme } from './hooks/useTheme';
@@ -26,6 +27,7 @@ export function App() {
     <I18nProvider lang={app.settings.language}>
       <div className="app">
         <Notices info={app.info} remembered={app.session?.remembered ?? true} />
+        <UpdateOffer />
         {app.session === undefined ? null : signedIn ? <Workspace app={app} /> : <SignIn info={app.info} />}
         {signedIn && showFailed && <OutboxPanel onClose={() => setShowFailed(false)} />}
         <ConnectionBar

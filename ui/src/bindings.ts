@@ -16,6 +16,16 @@ export const commands = {
 	 *  in as another demo account (`refused` on a Supabase project).
 	 */
 	open_second_window: () => __TAURI_INVOKE<null>("open_second_window"),
+	/**
+	 *  A newer version on the user's channel, if any (remembered as the one `install_update` may
+	 *  install).
+	 */
+	check_update: () => __TAURI_INVOKE<UpdateInfo | null>("check_update"),
+	/**
+	 *  The user's "Install now" for `version` (the one offered): downloads it with progress
+	 *  events, verifies its signature, installs it and restarts the app.
+	 */
+	install_update: (version: string) => __TAURI_INVOKE<null>("install_update", { version }),
 	session: () => __TAURI_INVOKE<SessionInfo>("session"),
 	sign_in: (email: string, password: string) => __TAURI_INVOKE<SignedIn>("sign_in", { email, password }),
 	sign_out: () => __TAURI_INVOKE<null>("sign_out"),
@@ -209,8 +219,17 @@ export type ErrorCode = "not_signed_in" | "invalid_credentials" |
 "storage" | "internal" | 
 /**  The OS keychain failed (the session is kept in memory instead). */
 "keychain" | 
-/**  The updater failed. */
+/**  Installing an update failed (the running version is unchanged or restored). */
 "update" | 
+/**
+ *  The update server answered, but with no usable release for this platform (a bad
+ *  manifest, no build for this system).
+ */
+"update_unavailable" | 
+/**  This copy cannot replace itself (a development build, an unpackaged binary). */
+"update_unsupported" | 
+/**  A downloaded update does not match its signature: it was not installed. */
+"signature" | 
 /**  The configuration (backend URL, key, settings file) is not usable. */
 "config";
 
@@ -414,7 +433,13 @@ export type ShellEvent =
 /**  Show this screen (a toast was clicked). */
 { type: "navigate"; screen: Screen; id: string } | 
 /**  Events were missed (the webview fell behind): re-read every view. */
-{ type: "reload" };
+{ type: "reload" } | 
+/**  The background check found a newer version: ask the user (`install_update` installs it). */
+{ type: "update_available"; update: UpdateInfo } | 
+/**  `install_update` is downloading (at most a few a second). */
+{ type: "update_progress"; downloaded: number; total: number | null } | 
+/**  The update is installed; the app restarts now. */
+{ type: "update_installed"; version: string };
 
 export type SignedIn = {
 	user_id: string,
@@ -436,6 +461,15 @@ export type Submission = {
 export type Theme = "system" | "light" | "dark";
 
 export type UpdateChannel = "stable" | "beta";
+
+/**  A release the user may install. */
+export type UpdateInfo = {
+	version: string,
+	current_version: string,
+	/**  RFC 3339, as the manifest's `pub_date`. */
+	date: string | null,
+	notes: string | null,
+};
 
 /* Tauri Specta runtime */
 type EventEmit<T> = [T] extends [null] ? () => Promise<void> : (payload: T) => Promise<void>;

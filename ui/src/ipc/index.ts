@@ -16,7 +16,6 @@ import type {
   Profile,
   RuwadEvent,
   Settings,
-  UpdateCheck,
   Uuid,
 } from './types';
 
@@ -44,6 +43,9 @@ const ERROR_CODES: Record<ErrorCode, true> = {
   internal: true,
   keychain: true,
   update: true,
+  update_unavailable: true,
+  update_unsupported: true,
+  signature: true,
   config: true,
 };
 const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
@@ -74,11 +76,6 @@ async function run(command: () => Promise<null>): Promise<void> {
   await call(command);
 }
 
-/** A command the contract names but the shell does not have yet: fails without an IPC call
- * (the window is not granted unknown commands anyway). */
-const notInShell = (code: ErrorCode, name: string) =>
-  Promise.reject(new AppError(code, `${name} is not available in this build yet`));
-
 // ---- app -----------------------------------------------------------------------------------
 export const appInfo = () => call(commands.app_info);
 export const setBackend = (backend: Backend) => run(() => commands.set_backend(backend));
@@ -87,9 +84,11 @@ export const setSettings = (settings: Settings) => run(() => commands.set_settin
 /** Another window of the app, in its own profile on this embedded backend (`refused` on a
  * Supabase project). */
 export const openSecondWindow = () => run(commands.open_second_window);
-/** No updater in the shell yet (`check_update` / `install_update` are not commands). */
-export const checkUpdate = (): Promise<UpdateCheck> => notInShell('update', 'Checking for updates');
-export const installUpdate = (): Promise<void> => notInShell('update', 'Installing updates');
+/** A newer version on the user's channel, or null when this one is the latest. */
+export const checkUpdate = () => call(commands.check_update);
+/** Installs the `version` that `checkUpdate` (or an `update_available` event) offered, then the
+ * app restarts: call it only on the user's "Install now". */
+export const installUpdate = (version: string) => run(() => commands.install_update(version));
 
 // ---- session -------------------------------------------------------------------------------
 export const session = () => call(commands.session);

@@ -2,8 +2,8 @@
 // tauri-specta into ../bindings.ts (do not edit that file: `RUWAD_WRITE_BINDINGS=1 cargo test
 // -p ruwad-desktop bindings_are_current` rewrites it, and that test fails when it drifts).
 // This module re-exports those types under the names the UI uses and adds only what is the
-// UI's own: readable aliases for strings, a few lists, and the shapes of features the shell
-// does not have yet. Object fields are snake_case, as serde writes them.
+// UI's own: readable aliases for strings and a few lists. Object fields are snake_case, as
+// serde writes them.
 
 import type { AppEvent, NoticeKind } from '../bindings';
 
@@ -47,6 +47,7 @@ export type {
   Submission,
   Theme,
   UpdateChannel,
+  UpdateInfo,
 } from '../bindings';
 /** What every command rejects with (the facade turns it into the `AppError` class). */
 export type { AppError as AppErrorPayload } from '../bindings';
@@ -71,10 +72,3 @@ export const NOTICE_KINDS: readonly NoticeKind[] = [
   'submission_decision',
 ];
 
-// ---- not in the shell yet (no command behind them; see ipc/index.ts) ----------------------
-
-export interface UpdateCheck {
-  available: boolean;
-  version: string | null;
-  notes: string | null;
-}

@@ -1,41 +1,40 @@
 import { useState } from 'react';
 import { ErrorText } from '../../components/ErrorText';
+import { UpdatePrompt } from '../../components/UpdatePrompt';
 import { useI18n } from '../../i18n';
 import * as ipc from '../../ipc';
-import type { AppError, UpdateCheck as Found } from '../../ipc';
+import type { AppError, UpdateInfo } from '../../ipc';
 
-/** Checks on demand; installing needs a second, explicit click. */
+type Result = { found: UpdateInfo | null } | { error: AppError };
+
+/** "Check for updates" on the user's channel: up to date, an update to install (asked, never
+ * installed by the check itself), or why the check failed. */
 export function UpdateCheck({ version }: { version: string | undefined }) {
   const { t } = useI18n();
-  const [found, setFound] = useState<Found>();
-  const [error, setError] = useState<AppError>();
-  const fail = (e: unknown) => setError(ipc.toAppError(e));
+  const [checking, setChecking] = useState(false);
+  const [result, setResult] = useState<Result>();
 
-  const check = async () => {
-    setError(undefined);
-    try {
-      setFound(await ipc.checkUpdate());
-    } catch (e) {
-      fail(e);
-    }
+  const check = () => {
+    setChecking(true);
+    setResult(undefined);
+    ipc.checkUpdate().then(
+      (found) => setResult({ found }),
+      (e) => setResult({ error: ipc.toAppError(e) }),
+    ).finally(() => setChecking(false));
   };
 
   return (
     <div className="update-check">
-      <button type="button" onClick={() => void check()}>
-        {t('settings.check_update')}
+      <button type="button" data-testid="check-update" disabled={checking} onClick={check}>
+        {checking ? t('settings.checking_update') : t('settings.check_update')}
       </button>
-      {found && !found.available && <p role="status">{t('settings.up_to_date', { version: version ?? '' })}</p>}
-      {found?.available && (
-        <div role="status">
-          <p>{t('settings.update_found', { version: found.version ?? '' })}</p>
-          {found.notes && <p className="muted">{found.notes}</p>}
-          <button type="button" className="primary" onClick={() => ipc.installUpdate().catch(fail)}>
-            {t('notice.install')}
-          </button>
-        </div>
+      {result && 'found' in result && result.found === null && (
+        <p role="status">{t('settings.up_to_date', { version: version ?? '' })}</p>
       )}
-      <ErrorText error={error} />
+      {result && 'found' in result && result.found && (
+        <UpdatePrompt update={result.found} onLater={() => setResult(undefined)} />
+      )}
+      {result && 'error' in result && <ErrorText error={result.error} />}
     </div>
   );
 }
