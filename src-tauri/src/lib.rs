@@ -66,6 +66,7 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .invoke_handler(specta.invoke_handler())
+        .on_page_load(window::log_page_load)
         .setup(move |app| {
             specta.mount_events(app);
             let dirs = match data_dir {
@@ -95,6 +96,7 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
             });
             state.set_tray(tray);
             probe_notifications(app.handle());
+            quit_on_termination(app.handle());
 
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
@@ -118,7 +120,10 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
     app.run(|app, event| {
         if let RunEvent::Exit = event {
             let state = app.state::<AppState>();
-            let stopped = tauri::async_runtime::block_on(tokio::time::timeout(EXIT_WAIT, state.shutdown()));
+            // The timer is made inside the runtime: `tokio::time::timeout` called on this (the
+            // event loop's) thread panics with "no reactor running".
+            let stopped =
+                tauri::async_runtime::block_on(async { tokio::time::timeout(EXIT_WAIT, state.shutdown()).await });
             if stopped.is_err() {
                 tracing::warn!("the engine did not stop within {} s; exiting anyway", EXIT_WAIT.as_secs());
             }
@@ -131,6 +136,33 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
 pub fn quit(app: &AppHandle) {
     app.exit(0);
 }
+
+/// Quits cleanly on SIGTERM or SIGINT (a session logout, `kill`, Ctrl-C in a terminal), as the
+/// tray's "Quit" does: without this the process would die with the outbound queue's sender and
+/// the embedded backend mid-write. A second signal while stopping is not waited for.
+#[cfg(unix)]
+fn quit_on_termination(app: &AppHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(term), Ok(int)) => (term, int),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT: they will kill the app uncleanly");
+                return;
+            }
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "quitting on a signal");
+        quit(&app);
+    });
+}
+
+#[cfg(not(unix))]
+fn quit_on_termination(_app: &AppHandle) {}
 
 /// Whether toasts can be shown here (on a blocking thread; the answer lands in the state).
 fn probe_notifications(app: &AppHandle) {
