@@ -84,6 +84,7 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
                 }
             }
         })
+        .on_page_load(window::log_page_load)
         .setup(move |app| {
             specta.mount_events(app);
             let dirs = match data_dir {
@@ -116,6 +117,7 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
             probe_notifications(app.handle());
             probe_tray_host(app.handle());
             update::spawn_checks(app.handle());
+            quit_on_termination(app.handle());
 
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
@@ -140,7 +142,10 @@ pub fn run(mut context: tauri::Context, tray_icon: Option<Image<'static>>) {
         if let RunEvent::Exit = event {
             app.state::<second::SecondWindows>().stop_all();
             let state = app.state::<AppState>();
-            let stopped = tauri::async_runtime::block_on(tokio::time::timeout(EXIT_WAIT, state.shutdown()));
+            // The timer is made inside the runtime: `tokio::time::timeout` called on this (the
+            // event loop's) thread panics with "no reactor running".
+            let stopped =
+                tauri::async_runtime::block_on(async { tokio::time::timeout(EXIT_WAIT, state.shutdown()).await });
             if stopped.is_err() {
                 tracing::warn!("the engine did not stop within {} s; exiting anyway", EXIT_WAIT.as_secs());
             }
@@ -168,6 +173,33 @@ fn probe_tray_host(app: &AppHandle) {
         tracing::warn!(error = %e, "cannot probe the tray host");
     }
 }
+
+/// Quits cleanly on SIGTERM or SIGINT (a session logout, `kill`, Ctrl-C in a terminal), as the
+/// tray's "Quit" does: without this the process would die with the outbound queue's sender and
+/// the embedded backend mid-write. A second signal while stopping is not waited for.
+#[cfg(unix)]
+fn quit_on_termination(app: &AppHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(term), Ok(int)) => (term, int),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT: they will kill the app uncleanly");
+                return;
+            }
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "quitting on a signal");
+        quit(&app);
+    });
+}
+
+#[cfg(not(unix))]
+fn quit_on_termination(_app: &AppHandle) {}
 
 /// Whether toasts can be shown here (on a blocking thread; the answer lands in the state).
 fn probe_notifications(app: &AppHandle) {
