@@ -74,14 +74,39 @@ impl SecondWindows {
     }
 
     /// Stops every second window still running (at exit: their backend is about to stop).
+    /// SIGTERM first, which the app answers by quitting cleanly; killed after [`STOP_WAIT`].
     pub fn stop_all(&self) {
         let Ok(mut children) = self.children.lock() else { return };
         for mut child in children.drain(..) {
-            if matches!(child.try_wait(), Ok(None)) {
-                tracing::info!(pid = child.id(), "stopping the second window");
-                let _ = child.kill();
-                let _ = child.wait();
+            if !matches!(child.try_wait(), Ok(None)) {
+                continue;
             }
+            tracing::info!(pid = child.id(), "stopping the second window");
+            terminate(&child);
+            let deadline = std::time::Instant::now() + STOP_WAIT;
+            while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                tracing::warn!(pid = child.id(), "the second window did not quit: killing it");
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// How long [`SecondWindows::stop_all`] waits for a second window to quit.
+pub const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Asks `child` to quit: SIGTERM (through kill(1): this workspace forbids `unsafe`, and the
+/// app answers SIGTERM by quitting cleanly). Elsewhere, or when that fails, nothing: the caller
+/// kills it after [`STOP_WAIT`], which loses nothing (its queue is on disk).
+fn terminate(child: &Child) {
+    if cfg!(unix) {
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        if !sent.is_ok_and(|s| s.success()) {
+            tracing::debug!(pid = child.id(), "kill -TERM failed");
         }
     }
 }
