@@ -216,6 +216,40 @@ mod tests {
         let r = running.remembered();
         assert!(!r.remembered && r.message.is_some_and(|m| m.contains("RUWAD_KEYCHAIN")), "memory store, said why");
 
+        #[cfg(unix)]
+        {
+            // A second window: this "app" (a script standing in for the executable) starts in the
+            // second profile on this very backend, and stops (SIGTERM) when this one stops.
+            let env_file = dir.path().join("second-env");
+            let exe = dir.path().join("fake-app.sh");
+            std::fs::write(
+                &exe,
+                format!(
+                    "#!/bin/sh\ntrap 'echo stopped >> {f}; exit 0' TERM\nenv | grep ^RUWAD_ > {f}\nwhile :; do sleep 0.05; done\n",
+                    f = env_file.display()
+                ),
+            )
+            .expect("write the stand-in");
+            std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+            let seconds = crate::second::SecondWindows::default();
+            seconds.open_with(&exe, dir.path(), &running).expect("second window");
+            let second_dir = dir.path().join("profiles").join("second");
+            let read = || std::fs::read_to_string(&env_file).unwrap_or_default();
+            eventually("the second window's environment", || {
+                let env = read();
+                async move { env.contains("RUWAD_ANON_KEY=") }
+            })
+            .await;
+            let env = read();
+            assert!(env.contains(&format!("RUWAD_BACKEND_URL={url}")), "on this backend: {env}");
+            assert!(env.contains(&format!("RUWAD_DATA_DIR={}", second_dir.display())), "own profile: {env}");
+            assert!(second_dir.is_dir(), "the profile folder is made");
+            let stop = std::time::Instant::now();
+            seconds.stop_all();
+            assert!(read().contains("stopped"), "asked to quit with SIGTERM, not killed");
+            assert!(stop.elapsed() < crate::second::STOP_WAIT, "it quit when asked: {:?}", stop.elapsed());
+        }
+
         let demo = demo_accounts();
         assert_eq!(demo.len(), 3);
         let user = running.engine.sign_in(&demo[0].email, &demo[0].password).await.expect("demo sign-in");

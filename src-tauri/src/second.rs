@@ -43,6 +43,13 @@ pub struct SecondWindows {
 impl SecondWindows {
     /// Starts a second window on `running`'s embedded backend.
     pub fn open(&self, data: &Path, running: &Running) -> AppResult<()> {
+        let exe = std::env::current_exe()
+            .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot find this app's executable: {e}")))?;
+        self.open_with(&exe, data, running)
+    }
+
+    /// [`open`](Self::open) with `exe` as the app's executable.
+    pub fn open_with(&self, exe: &Path, data: &Path, running: &Running) -> AppResult<()> {
         let (Some(url), Some(anon_key)) = (&running.embedded_url, &running.embedded_anon_key) else {
             return Err(AppError::new(
                 ErrorCode::Refused,
@@ -52,8 +59,6 @@ impl SecondWindows {
                 ),
             ));
         };
-        let exe = std::env::current_exe()
-            .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot find this app's executable: {e}")))?;
         let dir = profile_dir(data);
         std::fs::create_dir_all(&dir).map_err(|e| {
             AppError::new(
@@ -61,7 +66,7 @@ impl SecondWindows {
                 format!("cannot create the second profile's folder {}: {e}", dir.display()),
             )
         })?;
-        let child = command(&exe, data, url, anon_key)
+        let child = command(exe, data, url, anon_key)
             .spawn()
             .map_err(|e| AppError::new(ErrorCode::Internal, format!("cannot start a second window: {e}")))?;
         tracing::info!(pid = child.id(), profile = %dir.display(), "second window started");
