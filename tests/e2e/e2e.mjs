@@ -251,7 +251,12 @@ async function closeWindow(win) {
 async function signIn(b, who, shotName) {
   const email = await b.$(tid('signin-email'))
   await email.waitForDisplayed({ timeout: 30_000 })
-  if (shotName) await shot(shotName, b)
+  if (shotName) {
+    // Displayed is not yet painted: wait for the form's text, and a frame or two.
+    await until('the sign-in form painted', async () => (await textOf('form', b)).trim().length > 10, 10_000)
+    await sleep(500)
+    await shot(shotName, b)
+  }
   await email.setValue(who.email)
   await (await b.$(tid('signin-password'))).setValue(PASSWORD)
   await (await b.$(tid('signin-submit'))).click()
@@ -582,6 +587,18 @@ async function main() {
     await until(`a Notify call on the session bus naming "${title}"`, () => fs.readFileSync(NOTIFY_LOG, 'utf8').includes(title), 20_000, 500)
   })
 
+  // ---- a challenge's detail (a screenshot of the seeded open challenge with its submissions) ---
+  await scenario('challenges: a challenge opens with its submissions', async () => {
+    await nav('challenges')
+    const card = await until('the seeded open challenge in the list', async () => {
+      for (const c of await browser.$$(tid('challenge-card'))) if ((await c.getText()).includes('Smart irrigation')) return c
+    }, 20_000)
+    await card.click()
+    await until('its submissions on screen', async () => (await textOf('main')).includes('Drip scheduling from weather data'), 15_000)
+    await sleep(300)
+    await shot('06-challenge-detail')
+  })
+
   // ---- analytics (a screenshot of a rendered screen) -----------------------------------------
   await scenario('analytics: the screen renders', async () => {
     await nav('analytics')
@@ -602,6 +619,10 @@ async function main() {
     if (lang !== 'ar') throw new Error(`<html lang> is "${lang}", expected "ar"`)
     await shot('09-settings-arabic')
     await nav('chat')
+    const room = await $(`[data-testid="room"][data-room-id="${generalId}"]`)
+    await room.waitForClickable({ timeout: 10_000 })
+    await room.click()
+    await until('the room\'s messages', async () => (await windowMessages()).length > 5, 10_000)
     await sleep(500)
     await shot('10-chat-arabic')
     // Back to English so that a kept profile starts as it was.
