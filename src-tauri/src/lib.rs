@@ -14,7 +14,7 @@
 //! - [`error`]: `AppError { code, message }`;
 //! - [`keychain`]: the session in the OS keychain, memory when there is none;
 //! - [`tray`], [`toast`], [`window`]: tray icon and menu, native notifications, the window;
-//! - [`logging`]: stderr + daily log files.
+//! - [`logging`]: stderr + daily log files; [`startup`]: the `ui ready` startup time.
 //!
 //! The configuration is the top-level `tauri.conf.json` (see `build.rs`).
 
@@ -27,6 +27,7 @@ pub mod events;
 pub mod keychain;
 pub mod logging;
 pub mod runtime;
+pub mod startup;
 pub mod state;
 pub mod toast;
 pub mod tray;

@@ -14,6 +14,7 @@ import type {
   ErrorCode,
   Prefs,
   Profile,
+  ReadyScreen,
   RuwadEvent,
   Settings,
   UpdateCheck,
@@ -84,6 +85,8 @@ export const appInfo = () => call(commands.app_info);
 export const setBackend = (backend: Backend) => run(() => commands.set_backend(backend));
 export const settings = () => call(commands.settings);
 export const setSettings = (settings: Settings) => run(() => commands.set_settings(settings));
+/** The first screen is drawn from the local cache: the shell logs the startup time. */
+export const uiReady = (screen: ReadyScreen, items: number) => run(() => commands.ui_ready(screen, items));
 /** No updater in the shell yet (`check_update` / `install_update` are not commands). */
 export const checkUpdate = (): Promise<UpdateCheck> => notInShell('update', 'Checking for updates');
 export const installUpdate = (): Promise<void> => notInShell('update', 'Installing updates');

@@ -34,6 +34,7 @@ export type {
   Prefs,
   QueueCounts,
   Reaction,
+  ReadyScreen,
   Role,
   Room,
   Screen,
