@@ -53,4 +53,5 @@ pub const COMMANDS: &[&str] = &[
     "doc_awareness",
     "doc_close",
     "doc_status",
+    "ui_ready",
 ];

@@ -41,6 +41,15 @@ async fn engine(state: &State<'_, AppState>) -> AppResult<Engine> {
 
 // ---- app -----------------------------------------------------------------------------------
 
+/// The UI has drawn `screen` with `items` rows from the local cache: logs the startup time once
+/// (see [`crate::startup`]).
+#[tauri::command]
+#[specta::specta]
+pub async fn ui_ready(screen: crate::startup::ReadyScreen, items: u32) -> AppResult<()> {
+    crate::startup::ui_ready(screen, items);
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct DemoAccount {
     pub email: String,
@@ -530,6 +539,7 @@ pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
             doc_awareness,
             doc_close,
             doc_status,
+            ui_ready,
         ])
         .events(tauri_specta::collect_events![crate::events::AppEvent])
         .typ::<crate::error::AppError>()

@@ -15,7 +15,7 @@
 //! - [`keychain`]: the session in the OS keychain, memory when there is none;
 //! - [`tray`], [`toast`], [`window`]: tray icon and menu, native notifications, the window;
 //! - [`update`]: self-update from the user's channel, signature verified, installed on consent;
-//! - [`logging`]: stderr + daily log files;
+//! - [`logging`]: stderr + daily log files; [`startup`]: the `ui ready` startup time;
 //! - [`second`]: a second window as another user, on this process's embedded backend.
 //!
 //! The configuration is the top-level `tauri.conf.json` (see `build.rs`).
@@ -30,6 +30,7 @@ pub mod keychain;
 pub mod logging;
 pub mod runtime;
 pub mod second;
+pub mod startup;
 pub mod state;
 pub mod toast;
 pub mod tray;

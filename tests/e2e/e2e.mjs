@@ -12,6 +12,10 @@
 //   outage scenario stops it and starts it again on the same port and data dir.
 // - tauri-driver (E2E_TAURI_DRIVER) and its WebKitWebDriver, each on a free loopback port (not the
 //   fixed 4444 / 4445), so that a run never collides with another one on a shared machine.
+// - For the two-window document scenario, a SECOND app instance: its own tauri-driver +
+//   WebKitWebDriver on other free ports and its own webdriverio session, with its own profile
+//   (RUWAD_DATA_DIR, so its own single-instance lock, keychain entry and database), signed in as
+//   the second demo user against the same ruwad-server.
 //
 // Every scenario is an assertion that can fail; a failed scenario is reported and the next one
 // runs (later ones may fail with it when the window is left somewhere unexpected). Each screen
@@ -150,8 +154,9 @@ async function stopServer() {
 // The run
 
 const results = []
-let browser
-let driver
+/** The app windows open now (the main one, and the second while the two-window scenario runs). */
+const windows = []
+let browser // the main window's session (signed in as ME)
 let backend // { url, anon_key, port }
 let other // supabase-js client signed in as OTHER
 let otherId
@@ -172,27 +177,153 @@ async function scenario(name, fn) {
   }
 }
 
-async function shot(name) {
-  if (!browser) return
+async function shot(name, b = browser) {
+  if (!b) return
   const file = path.join(ARTIFACTS, `${name}.png`)
-  await browser.saveScreenshot(file)
+  await b.saveScreenshot(file)
   log(`screenshot ${path.relative(process.cwd(), file)}`)
 }
 
 const $ = (sel) => browser.$(sel)
 const tid = (id) => `[data-testid="${id}"]`
 /** Text of the first match, or '' when there is none. */
-const textOf = (sel) => browser.execute((s) => document.querySelector(s)?.textContent ?? '', sel)
+const textOf = (sel, b = browser) => b.execute((s) => document.querySelector(s)?.textContent ?? '', sel)
 
-async function nav(screen) {
-  const b = await $(tid(`nav-${screen}`))
-  await b.waitForClickable({ timeout: 15_000 })
-  await b.click()
-  await until(`the ${screen} screen`, () => browser.execute((s) => document.querySelector(s)?.getAttribute('aria-current') === 'page', tid(`nav-${screen}`)), 10_000)
+async function nav(screen, b = browser) {
+  const button = await b.$(tid(`nav-${screen}`))
+  await button.waitForClickable({ timeout: 15_000 })
+  await button.click()
+  await until(`the ${screen} screen`, () => b.execute((s) => document.querySelector(s)?.getAttribute('aria-current') === 'page', tid(`nav-${screen}`)), 10_000)
 }
 
-async function connectionState() {
-  return browser.execute((s) => document.querySelector(s)?.getAttribute('data-state') ?? '', tid('connection-bar'))
+async function connectionState(b = browser) {
+  return b.execute((s) => document.querySelector(s)?.getAttribute('data-state') ?? '', tid('connection-bar'))
+}
+
+/** Starts an app window: its own tauri-driver (and so WebKitWebDriver and app instance) on free
+ * ports with the app's environment (the app inherits it; `profile` is its RUWAD_DATA_DIR), and a
+ * webdriverio session on it. Recorded in `windows` so that the run's end closes it. */
+async function openWindow(label, profile) {
+  const driverLog = fs.openSync(path.join(WORK, label === 'main' ? 'tauri-driver.log' : `tauri-driver-${label}.log`), 'w')
+  const driverPort = await freePort()
+  const nativePort = await freePort()
+  const child = spawn(DRIVER, ['--port', String(driverPort), '--native-port', String(nativePort)], {
+    stdio: ['ignore', driverLog, driverLog],
+    env: {
+      ...process.env,
+      RUWAD_DATA_DIR: path.join(WORK, profile),
+      RUWAD_BACKEND_URL: backend.url,
+      RUWAD_ANON_KEY: backend.anon_key,
+      RUST_LOG: process.env.RUST_LOG || 'info',
+    },
+  })
+  const win = { label, driver: child, browser: null }
+  windows.push(win)
+  await until(`tauri-driver (${label}) to listen on ${driverPort}`, () => portOpen(driverPort), 30_000)
+  win.browser = await remote({
+    hostname: '127.0.0.1',
+    port: driverPort,
+    logLevel: 'warn',
+    connectionRetryTimeout: 120_000,
+    capabilities: {
+      browserName: 'wry',
+      'wdio:enforceWebDriverClassic': true,
+      'tauri:options': { application: APP },
+    },
+  })
+  log(`window ${label} up (profile ${profile})`)
+  return win
+}
+
+/** Ends a window's session and its tauri-driver (and so the app instance). */
+async function closeWindow(win) {
+  await win.browser?.deleteSession().catch(() => {})
+  win.browser = null
+  if (win.driver.exitCode === null && win.driver.signalCode === null) {
+    win.driver.kill('SIGTERM')
+    await Promise.race([once(win.driver, 'exit'), sleep(5_000)])
+  }
+  windows.splice(windows.indexOf(win), 1)
+}
+
+/** Signs `who` in through the sign-in screen of window `b` and waits for the workspace, online.
+ * `shotName`: a screenshot of the empty sign-in screen first. */
+async function signIn(b, who, shotName) {
+  const email = await b.$(tid('signin-email'))
+  await email.waitForDisplayed({ timeout: 30_000 })
+  if (shotName) {
+    // Displayed is not yet painted: wait for the form's text, and a frame or two.
+    await until('the sign-in form painted', async () => (await textOf('form', b)).trim().length > 10, 10_000)
+    await sleep(500)
+    await shot(shotName, b)
+  }
+  await email.setValue(who.email)
+  await (await b.$(tid('signin-password'))).setValue(PASSWORD)
+  await (await b.$(tid('signin-submit'))).click()
+  await (await b.$(tid('workspace'))).waitForDisplayed({ timeout: 30_000, timeoutMsg: `the workspace did not appear after signing in as ${who.email}` })
+  await until(`the connection bar to say online (${who.email})`, async () => (await connectionState(b)) === 'online', 30_000)
+}
+
+// The document editor of a window.
+const EDITOR = `${tid('doc-editor')} .ProseMirror`
+
+/** Opens document `id` in window `b` (from the list, unless it is open already) and waits until
+ * it is editable. */
+async function openDocument(b, id) {
+  if (!(await b.execute((s) => !!document.querySelector(s), EDITOR))) {
+    await nav('documents', b)
+    const card = await b.$(`[data-testid="document-card"][data-id="${id}"]`)
+    await card.waitForClickable({ timeout: 20_000 })
+    await card.click()
+  }
+  const editable = await b.$(EDITOR)
+  await editable.waitForDisplayed({ timeout: 30_000 })
+  await until('the editor to be editable', async () => (await editable.getAttribute('contenteditable')) === 'true', 15_000)
+  return editable
+}
+
+/** The editor's text blocks (paragraphs and headings, list items' paragraphs included), one
+ * string each: the same lines the engine's plain-text rendering (`collaborative_documents.
+ * content`) has. Co-editors' carets (inline widgets carrying a name label) are left out. */
+function editorLines(b) {
+  return b.execute((s) => {
+    const root = document.querySelector(s)
+    if (!root) return null
+    return [...root.querySelectorAll('p, h1, h2, h3, h4, h5, h6')].map((block) => {
+      const copy = block.cloneNode(true)
+      copy.querySelectorAll('.collaboration-cursor__caret').forEach((c) => c.remove())
+      return copy.textContent
+    })
+  }, EDITOR)
+}
+
+/** Co-editors' carets in the editor of window `b`: [{ name, color }]. */
+function carets(b) {
+  return b.execute((s) =>
+    [...document.querySelectorAll(`${s} .collaboration-cursor__caret`)].map((c) => ({
+      name: c.querySelector('.collaboration-cursor__label')?.textContent ?? '',
+      color: c.style.borderColor,
+    })),
+  EDITOR)
+}
+
+/** Types `text` as a new paragraph at the end of the editor of window `b`. */
+async function typeAtEnd(b, editable, text) {
+  await editable.click()
+  await b.keys(['Control', 'End'])
+  await b.keys(['Enter'])
+  await b.keys([...text])
+  await until(`"${text}" in the editor`, async () => (await editorLines(b))?.includes(text), 10_000)
+}
+
+/** Plain text of a Yjs XmlFragment by the engine's rule (crates/core/src/docs/text.rs): an
+ * element holding elements puts each on its own line; inline text runs together, formatting
+ * dropped. */
+function renderFragment(node) {
+  if (node instanceof Y.XmlText) return node.toDelta().map((d) => (typeof d.insert === 'string' ? d.insert : '')).join('')
+  const children = node.toArray()
+  const blocks = children.some((c) => !(c instanceof Y.XmlText))
+  return children.map(renderFragment).join(blocks ? '\n' : '')
 }
 
 /** The messages in the window: [{content, state}]. */
@@ -221,6 +352,19 @@ async function otherMessageCount(text) {
   return count
 }
 
+/** The document's update log over REST (as the other user), replayed into a fresh Yjs doc as a
+ * web client would. */
+async function replay(docId) {
+  const { data: rows, error } = await other.from('document_updates').select('seq,update').eq('document_id', docId).order('seq')
+  if (error) throw new Error(`REST document_updates: ${error.message}`)
+  const ydoc = new Y.Doc()
+  for (const r of rows) Y.applyUpdate(ydoc, new Uint8Array(Buffer.from(r.update, 'base64')))
+  return ydoc
+}
+
+/** The document's sync state shown in window `b` (`synced`, `local`, `offline`, `failed`). */
+const docSync = (b) => b.execute((s) => document.querySelector(s)?.getAttribute('data-state'), tid('doc-sync'))
+
 async function main() {
   const port = await freePort()
   const ready = await startServer(port)
@@ -239,45 +383,12 @@ async function main() {
   if (roomErr || !rooms?.length) throw new Error(`the demo room ${GENERAL_ROOM} was not found: ${roomErr?.message}`)
   generalId = rooms[0].id
 
-  // tauri-driver, with the app's environment (the app inherits it).
-  const driverLog = fs.openSync(path.join(WORK, 'tauri-driver.log'), 'w')
-  const driverPort = await freePort()
-  const nativePort = await freePort()
-  driver = spawn(DRIVER, ['--port', String(driverPort), '--native-port', String(nativePort)], {
-    stdio: ['ignore', driverLog, driverLog],
-    env: {
-      ...process.env,
-      RUWAD_DATA_DIR: path.join(WORK, 'profile'),
-      RUWAD_BACKEND_URL: backend.url,
-      RUWAD_ANON_KEY: backend.anon_key,
-      RUST_LOG: process.env.RUST_LOG || 'info',
-    },
-  })
-  await until(`tauri-driver to listen on ${driverPort}`, () => portOpen(driverPort), 30_000)
-
-  browser = await remote({
-    hostname: '127.0.0.1',
-    port: driverPort,
-    logLevel: 'warn',
-    connectionRetryTimeout: 120_000,
-    capabilities: {
-      browserName: 'wry',
-      'wdio:enforceWebDriverClassic': true,
-      'tauri:options': { application: APP },
-    },
-  })
-  log('window up')
+  // The main window, with the app's environment (the app inherits tauri-driver's).
+  browser = (await openWindow('main', 'profile')).browser
 
   // ---- 1. sign in ----------------------------------------------------------------------------
   await scenario('sign in as a demo user', async () => {
-    const email = await $(tid('signin-email'))
-    await email.waitForDisplayed({ timeout: 30_000 })
-    await shot('01-sign-in')
-    await email.setValue(ME.email)
-    await (await $(tid('signin-password'))).setValue(PASSWORD)
-    await (await $(tid('signin-submit'))).click()
-    await (await $(tid('workspace'))).waitForDisplayed({ timeout: 30_000, timeoutMsg: 'the workspace did not appear after signing in' })
-    await until('the connection bar to say online', async () => (await connectionState()) === 'online', 30_000)
+    await signIn(browser, ME, '01-sign-in')
   })
 
   // ---- 2. chat both ways ---------------------------------------------------------------------
@@ -373,40 +484,27 @@ async function main() {
   })
 
   // ---- 5. documents both ways ----------------------------------------------------------------
-  await scenario('documents: typing reaches the server, an edit from the other side shows in the editor', async () => {
+  let doc
+  await scenario('documents: the demo document shows; typing reaches the server, an edit from the other side shows in the editor', async () => {
     const { data: docs, error } = await other.from('collaborative_documents').select('id,title')
     if (error || !docs?.length) throw new Error(`the demo document was not found: ${error?.message}`)
-    const doc = docs[0]
+    doc = docs[0]
     await nav('documents')
-    const card = await $(`[data-testid="document-card"][data-id="${doc.id}"]`)
-    await card.waitForClickable({ timeout: 20_000 })
+    await (await $(`[data-testid="document-card"][data-id="${doc.id}"]`)).waitForClickable({ timeout: 20_000 })
     await shot('05-documents')
-    await card.click()
-    const editorSel = `${tid('doc-editor')} .ProseMirror`
-    const editable = await $(editorSel)
-    // textContent, not WebDriver's getText (which did not report the typed text here).
-    const editorText = () => textOf(editorSel)
-    await editable.waitForDisplayed({ timeout: 30_000 })
-    await until('the editor to be editable', async () => (await editable.getAttribute('contenteditable')) === 'true', 15_000)
+    const editable = await openDocument(browser, doc.id)
+    // The seeded rich text (crates/server/src/demo.rs): a heading, paragraphs, a bullet list.
+    await until('the demo text in the editor', async () => (await editorLines(browser))?.includes('Ruwād team plan — smart irrigation challenge'), 15_000)
+    const shape = await browser.execute((s) => ['h1', 'h2', 'ul li p'].map((t) => document.querySelectorAll(`${s} ${t}`).length), EDITOR)
+    if (shape.some((n) => n === 0)) throw new Error(`the demo document does not render as heading / subheadings / bullet list: ${shape}`)
     const typed = `e2e-typed-${RUN}`
-    await editable.click()
-    await browser.keys(['Control', 'End'])
-    await browser.keys(['Enter'])
-    await browser.keys([...typed])
-    await until('the typed text in the editor', async () => (await editorText()).includes(typed), 10_000)
+    await typeAtEnd(browser, editable, typed)
 
     // The other side: the document's update log, replayed into a Yjs doc as the web client would.
-    const replay = async () => {
-      const { data: rows, error: e } = await other.from('document_updates').select('seq,update').eq('document_id', doc.id).order('seq')
-      if (e) throw new Error(`REST document_updates: ${e.message}`)
-      const ydoc = new Y.Doc()
-      for (const r of rows) Y.applyUpdate(ydoc, new Uint8Array(Buffer.from(r.update, 'base64')))
-      return ydoc
-    }
-    await until('the typed text in the document_updates log (seen by the other client)', async () => (await replay()).getXmlFragment('default').toString().includes(typed), 30_000, 500)
+    await until('the typed text in the document_updates log (seen by the other client)', async () => renderFragment((await replay(doc.id)).getXmlFragment('default')).includes(typed), 30_000, 500)
 
     // An edit from the other side: a paragraph appended to the editor's fragment.
-    const ydoc = await replay()
+    const ydoc = await replay(doc.id)
     const before = Y.encodeStateVector(ydoc)
     const fromOther = `e2e-from-the-other-side-${RUN}`
     const para = new Y.XmlElement('paragraph')
@@ -418,9 +516,59 @@ async function main() {
       .from('document_updates')
       .insert({ id: randomUUID(), document_id: doc.id, user_id: otherId, update: Buffer.from(update).toString('base64') })
     if (insErr) throw new Error(`the other side could not write a document update: ${insErr.message}`)
-    await until('the other side\'s edit in the editor', async () => (await editorText()).includes(fromOther), 30_000, 500)
-    await until('the document to say synced', async () => (await browser.execute((s) => document.querySelector(s)?.getAttribute('data-state'), tid('doc-sync'))) === 'synced', 20_000, 500)
+    await until('the other side\'s edit in the editor', async () => (await editorLines(browser))?.includes(fromOther), 30_000, 500)
+    await until('the document to say synced', async () => (await docSync(browser)) === 'synced', 20_000, 500)
     await shot('05-document-editor')
+  })
+
+  // ---- 5b. two app windows edit one document -------------------------------------------------
+  await scenario('documents in two app windows: each sees the other\'s text and caret; both and the server converge', async () => {
+    if (!doc) throw new Error('no demo document (the scenario before failed to find it)')
+    const second = await openWindow('omar', 'profile-omar')
+    try {
+      const b = second.browser
+      await signIn(b, OTHER)
+      const [editA, editB] = [await openDocument(browser, doc.id), await openDocument(b, doc.id)]
+      // Both start from the same text (window A's edits of the scenario before included).
+      await until('both editors to show the same text', async () => JSON.stringify(await editorLines(browser)) === JSON.stringify(await editorLines(b)), 30_000, 500)
+
+      const fromA = `e2e-window-A-${RUN}`
+      await typeAtEnd(browser, editA, fromA)
+      await until('A\'s text in window B', async () => (await editorLines(b))?.includes(fromA), 30_000, 250)
+      const fromB = `e2e-window-B-${RUN}`
+      await typeAtEnd(b, editB, fromB)
+      await until('B\'s text in window A', async () => (await editorLines(browser))?.includes(fromB), 30_000, 250)
+
+      // Each sees the other's caret, labelled with the other's name (the name each window takes
+      // from its own session) and drawn in that user's colour.
+      const caretOf = async (viewer, name) => (await carets(viewer)).find((c) => c.name === name)
+      const inA = await until(`${OTHER.name}'s caret in window A`, () => caretOf(browser, OTHER.name), 20_000, 250)
+      // Window B last typed, so A's caret may need A's selection to be announced again.
+      await editA.click()
+      const inB = await until(`${ME.name}'s caret in window B`, () => caretOf(b, ME.name), 20_000, 250)
+      if (!inA.color || !inB.color) throw new Error(`a caret without a colour: A sees ${JSON.stringify(inA)}, B sees ${JSON.stringify(inB)}`)
+      await until(`${OTHER.name}'s caret still in window A`, () => caretOf(browser, OTHER.name), 10_000, 250)
+      await shot('05-document-two-windows-A')
+      await shot('05-document-two-windows-B', b)
+
+      // Both editors end with the same text, and so does the server: the update log replayed by
+      // a third client, and the plain-text rendering the engines write into
+      // collaborative_documents.content (throttled, so polled).
+      const lines = await until('identical text in both windows', async () => {
+        const [la, lb] = [await editorLines(browser), await editorLines(b)]
+        return la && la.includes(fromA) && la.includes(fromB) && JSON.stringify(la) === JSON.stringify(lb) ? la : null
+      }, 30_000, 500)
+      const want = lines.join('\n')
+      await until('the document_updates log to render the windows\' text', async () => renderFragment((await replay(doc.id)).getXmlFragment('default')) === want, 30_000, 500)
+      await until('collaborative_documents.content to equal the windows\' text', async () => {
+        const { data, error } = await other.from('collaborative_documents').select('content').eq('id', doc.id)
+        if (error) throw new Error(`REST collaborative_documents: ${error.message}`)
+        return data?.[0]?.content === want
+      }, 40_000, 1_000)
+      await until('both windows to say synced', async () => (await docSync(browser)) === 'synced' && (await docSync(b)) === 'synced', 20_000, 500)
+    } finally {
+      await closeWindow(second)
+    }
   })
 
   // ---- 6. a new challenge raises a notification ----------------------------------------------
@@ -437,6 +585,18 @@ async function main() {
     await shot('06-challenges')
     if (!NOTIFY_LOG) throw new Error('E2E_NOTIFY_LOG is not set: no way to observe notifications')
     await until(`a Notify call on the session bus naming "${title}"`, () => fs.readFileSync(NOTIFY_LOG, 'utf8').includes(title), 20_000, 500)
+  })
+
+  // ---- a challenge's detail (a screenshot of the seeded open challenge with its submissions) ---
+  await scenario('challenges: a challenge opens with its submissions', async () => {
+    await nav('challenges')
+    const card = await until('the seeded open challenge in the list', async () => {
+      for (const c of await browser.$$(tid('challenge-card'))) if ((await c.getText()).includes('Smart irrigation')) return c
+    }, 20_000)
+    await card.click()
+    await until('its submissions on screen', async () => (await textOf('main')).includes('Drip scheduling from weather data'), 15_000)
+    await sleep(300)
+    await shot('06-challenge-detail')
   })
 
   // ---- analytics (a screenshot of a rendered screen) -----------------------------------------
@@ -459,6 +619,10 @@ async function main() {
     if (lang !== 'ar') throw new Error(`<html lang> is "${lang}", expected "ar"`)
     await shot('09-settings-arabic')
     await nav('chat')
+    const room = await $(`[data-testid="room"][data-room-id="${generalId}"]`)
+    await room.waitForClickable({ timeout: 10_000 })
+    await room.click()
+    await until('the room\'s messages', async () => (await windowMessages()).length > 5, 10_000)
     await sleep(500)
     await shot('10-chat-arabic')
     // Back to English so that a kept profile starts as it was.
@@ -476,11 +640,7 @@ try {
   log(`FATAL: ${e.stack || e.message}`)
   await shot('FATAL').catch(() => {})
 } finally {
-  await browser?.deleteSession().catch(() => {})
-  if (driver && driver.exitCode === null) {
-    driver.kill('SIGTERM')
-    await Promise.race([once(driver, 'exit'), sleep(5_000)])
-  }
+  for (const win of [...windows].reverse()) await closeWindow(win)
   await other?.removeAllChannels().catch(() => {})
   await stopServer().catch(() => {})
 }

@@ -77,6 +77,11 @@ export const commands = {
 	doc_awareness: (documentId: string, update: string) => __TAURI_INVOKE<null>("doc_awareness", { documentId, update }),
 	doc_close: (documentId: string) => __TAURI_INVOKE<null>("doc_close", { documentId }),
 	doc_status: (documentId: string) => __TAURI_INVOKE<DocStatus>("doc_status", { documentId }),
+	/**
+	 *  The UI has drawn `screen` with `items` rows from the local cache: logs the startup time once
+	 *  (see [`crate::startup`]).
+	 */
+	ui_ready: (screen: ReadyScreen, items: number) => __TAURI_INVOKE<null>("ui_ready", { screen, items }),
 };
 
 /** Events */
@@ -361,6 +366,11 @@ export type Reaction = {
 	/**  Added locally, not yet confirmed by the server. */
 	pending: boolean,
 };
+
+/**  The screen the UI reports ready. */
+export type ReadyScreen = 
+/**  The chat screen with its room list read from the local cache. */
+"chat";
 
 /**  What the user may do with a document. */
 export type Role = 

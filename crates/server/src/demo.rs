@@ -12,9 +12,12 @@
 //! moment of seeding, so the history always looks recent on a fresh data dir.
 //!
 //! The document is seeded both as its plain-text `content` (for web clients and search) and as
-//! one yrs v1 update in `document_updates` holding the same text in the root `Y.Text` named
-//! [`DOCUMENT_TEXT_ROOT`], so every CRDT client starts from the same history instead of each
-//! inserting the text itself (which would duplicate it on merge).
+//! one yrs v1 update in `document_updates` holding the same blocks as rich text in the
+//! `Y.XmlFragment` named [`DOCUMENT_ROOT`], shaped as y-prosemirror stores Tiptap's StarterKit
+//! nodes (`heading` with a `level`, `paragraph`, `bulletList` › `listItem` › `paragraph`), so the
+//! editor shows it and edits merge with it; every CRDT client starts from that one history
+//! instead of each inserting the text itself (which would duplicate it on merge). `content` is
+//! the engine's plain-text rendering of it (one line per block), and a test holds the two equal.
 
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -25,8 +28,9 @@ use crate::auth::{AuthConfig, AuthError};
 use crate::db::{Db, DbError};
 use crate::schema::format_ts;
 
-/// The root type of a document's yrs `Doc` that holds its text.
-pub const DOCUMENT_TEXT_ROOT: &str = "content";
+/// The root of a document's yrs `Doc` that the desktop editor binds: the `Y.XmlFragment` Tiptap's
+/// Collaboration extension (y-prosemirror) uses by default.
+pub const DOCUMENT_ROOT: &str = "default";
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "ruwad-demo";
@@ -171,23 +175,42 @@ const IDEAS_REACTIONS: &[(usize, usize, &str)] =
     &[(0, LAYLA, "💡"), (0, OMAR, "💡"), (4, SARA, "👍"), (15, LAYLA, "🏅"), (15, OMAR, "🏅"), (20, SARA, "😄")];
 const DIRECT_REACTIONS: &[(usize, usize, &str)] = &[(3, OMAR, "❤️")];
 
-const DOCUMENT: &str = "خطة فريق رواد — تحدي الري الذكي
-Ruwād team plan — smart irrigation challenge
+/// The shared document, block by block, in the shape Tiptap's StarterKit gives it.
+const DOCUMENT: &[Block] = &[
+    Block::Heading(1, "خطة فريق رواد — تحدي الري الذكي"),
+    Block::Paragraph("Ruwād team plan — smart irrigation challenge"),
+    Block::Heading(2, "١. الفكرة"),
+    Block::Paragraph("حساسات رطوبة منخفضة التكلفة تتصل بتطبيق يرسل تنبيهات الري للمزارعين."),
+    Block::Paragraph("Low-cost soil-moisture sensors that tell farmers when to irrigate."),
+    Block::Heading(2, "٢. الميزانية"),
+    Block::Bullets(&["الحساسات: ١٢٠٠ ريال", "الاستضافة: ٣٠٠ ريال", "Field test: two farms, four weeks"]),
+    Block::Heading(2, "٣. المهام"),
+    Block::Bullets(&[
+        "ليلى: التنسيق مع المزارع",
+        "عمر: النموذج الأولي للتطبيق",
+        "Sara: judging notes and the final pitch",
+    ]),
+];
 
-١. الفكرة
-حساسات رطوبة منخفضة التكلفة تتصل بتطبيق يرسل تنبيهات الري للمزارعين.
-Low-cost soil-moisture sensors that tell farmers when to irrigate.
+/// A top-level block of the demo document: a ProseMirror node of Tiptap's StarterKit schema.
+enum Block {
+    /// `heading` with its `level` attribute.
+    Heading(i64, &'static str),
+    Paragraph(&'static str),
+    /// `bulletList` of `listItem`s, each holding one `paragraph`.
+    Bullets(&'static [&'static str]),
+}
 
-٢. الميزانية
-- الحساسات: ١٢٠٠ ريال
-- الاستضافة: ٣٠٠ ريال
-- Field test: two farms, four weeks
-
-٣. المهام
-- ليلى: التنسيق مع المزارع
-- عمر: النموذج الأولي للتطبيق
-- Sara: judging notes and the final pitch
-";
+impl Block {
+    /// The block's lines in the plain-text rendering (one per paragraph, as the engine renders
+    /// `collaborative_documents.content`: one line per block, formatting dropped).
+    fn lines(&self) -> Vec<&'static str> {
+        match self {
+            Block::Heading(_, text) | Block::Paragraph(text) => vec![text],
+            Block::Bullets(items) => items.to_vec(),
+        }
+    }
+}
 
 struct Seed<'a> {
     tx: &'a Transaction<'a>,
@@ -457,7 +480,7 @@ impl<'a> Seed<'a> {
                 "خطة الفريق · Team plan",
                 challenge,
                 self.users[LAYLA],
-                DOCUMENT,
+                document_text(DOCUMENT),
                 self.users[OMAR],
                 format_ts(updated)
             ],
@@ -479,15 +502,43 @@ impl<'a> Seed<'a> {
     }
 }
 
-/// One yrs v1 update (base64) that inserts `text` into the document's text root.
-fn document_update(text: &str) -> String {
+/// The plain-text rendering of `blocks` (`collaborative_documents.content`).
+fn document_text(blocks: &[Block]) -> String {
+    blocks.iter().flat_map(Block::lines).collect::<Vec<_>>().join("\n")
+}
+
+/// One yrs v1 update (base64) that writes `blocks` into the `Y.XmlFragment` Tiptap binds
+/// ([`DOCUMENT_ROOT`]) exactly as y-prosemirror stores ProseMirror nodes: an `XmlElement` per
+/// node named after its type, its attributes as element attributes (numbers stay numbers), and
+/// its characters in an `XmlText`.
+fn document_update(blocks: &[Block]) -> String {
     use base64::Engine;
-    use yrs::{Doc, GetString, Text, Transact};
+    use yrs::types::xml::{Xml, XmlElementPrelim, XmlTextPrelim};
+    use yrs::{Any, Doc, Transact, XmlFragment};
     let doc = Doc::new();
-    let root = doc.get_or_insert_text(DOCUMENT_TEXT_ROOT);
+    let root = doc.get_or_insert_xml_fragment(DOCUMENT_ROOT);
     let mut txn = doc.transact_mut();
-    root.insert(&mut txn, 0, text);
-    debug_assert_eq!(root.get_string(&txn), text);
+    for block in blocks {
+        match block {
+            Block::Heading(level, text) => {
+                let h = root.push_back(&mut txn, XmlElementPrelim::empty("heading"));
+                h.insert_attribute(&mut txn, "level", Any::from(*level));
+                h.push_back(&mut txn, XmlTextPrelim::new(*text));
+            }
+            Block::Paragraph(text) => {
+                let p = root.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+                p.push_back(&mut txn, XmlTextPrelim::new(*text));
+            }
+            Block::Bullets(items) => {
+                let list = root.push_back(&mut txn, XmlElementPrelim::empty("bulletList"));
+                for item in *items {
+                    let li = list.push_back(&mut txn, XmlElementPrelim::empty("listItem"));
+                    let p = li.push_back(&mut txn, XmlElementPrelim::empty("paragraph"));
+                    p.push_back(&mut txn, XmlTextPrelim::new(*item));
+                }
+            }
+        }
+    }
     base64::engine::general_purpose::STANDARD.encode(txn.encode_update_v1())
 }
 
@@ -528,11 +579,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn seeded_document_update_holds_the_plain_text_content() {
+    /// The seeded update decoded into a fresh doc, next to the seeded `content`.
+    fn seeded_document() -> (yrs::Doc, String) {
         use base64::Engine;
         use yrs::updates::decoder::Decode;
-        use yrs::{GetString, Transact, Update};
+        use yrs::{Transact, Update};
         let dir = tempfile::tempdir().expect("temp dir");
         let db = Db::open(dir.path()).expect("open");
         seed(&db).expect("seed");
@@ -547,8 +598,83 @@ mod tests {
             .expect("document with one update");
         let bytes = base64::engine::general_purpose::STANDARD.decode(update).expect("base64");
         let doc = yrs::Doc::new();
-        let text = doc.get_or_insert_text(DOCUMENT_TEXT_ROOT);
         doc.transact_mut().apply_update(Update::decode_v1(&bytes).expect("v1 update")).expect("apply");
-        assert_eq!(text.get_string(&doc.transact()), content, "the CRDT and the plain-text rendering must agree");
+        (doc, content)
+    }
+
+    /// Walks one node of the fragment, failing unless it is a node of Tiptap's StarterKit schema
+    /// stored the way y-prosemirror stores it, and collects its plain-text lines (one per
+    /// paragraph or heading: the engine's rendering, written here independently of the seed).
+    fn tiptap_block<T: yrs::ReadTxn>(txn: &T, node: &yrs::types::xml::XmlOut, lines: &mut Vec<String>) {
+        use yrs::types::xml::{Xml, XmlOut};
+        use yrs::{Any, GetString, Out, XmlFragment};
+        let XmlOut::Element(e) = node else { panic!("a block must be an XmlElement, found {node:?}") };
+        let attributes: Vec<(String, String)> =
+            e.attributes(txn).map(|(k, v)| (k.to_string(), v.to_string(txn))).collect();
+        let children: Vec<XmlOut> = e.children(txn).collect();
+        // Inline content: one XmlText without formatting (y-prosemirror's shape of plain text).
+        let inline = |children: &[XmlOut]| -> String {
+            let [XmlOut::Text(t)] = children else {
+                panic!("<{}> must hold exactly one XmlText: {children:?}", e.tag())
+            };
+            let text = t.get_string(txn);
+            assert!(!text.is_empty() && !text.contains('<'), "<{}> holds plain, non-empty text: {text:?}", e.tag());
+            text
+        };
+        match e.tag().as_ref() {
+            "paragraph" => {
+                assert!(attributes.is_empty(), "a paragraph has no attributes: {attributes:?}");
+                lines.push(inline(&children));
+            }
+            "heading" => {
+                assert_eq!(attributes.len(), 1, "a heading has exactly its level: {attributes:?}");
+                let level = e.get_attribute(txn, "level");
+                // A JS number (not a string, not a BigInt) from 1 to 6, as ProseMirror's attrs hold it.
+                let Some(Out::Any(Any::Number(n))) = level else { panic!("heading level is not a number: {level:?}") };
+                assert!(n.as_f64().is_some_and(|l| (1.0..=6.0).contains(&l)), "heading level {n:?}");
+                lines.push(inline(&children));
+            }
+            "bulletList" => {
+                assert!(attributes.is_empty() && !children.is_empty(), "a non-empty bulletList without attributes");
+                for item in &children {
+                    let XmlOut::Element(li) = item else { panic!("a bulletList holds listItems, found {item:?}") };
+                    assert_eq!(li.tag().as_ref(), "listItem");
+                    let inner: Vec<XmlOut> = li.children(txn).collect();
+                    assert_eq!(inner.len(), 1, "a listItem holds one paragraph");
+                    let XmlOut::Element(p) = &inner[0] else { panic!("a listItem holds a paragraph") };
+                    assert_eq!(p.tag().as_ref(), "paragraph");
+                    tiptap_block(txn, &inner[0], lines);
+                }
+            }
+            other => panic!("<{other}> is not a top-level node of the editor's schema"),
+        }
+    }
+
+    #[test]
+    fn seeded_document_is_tiptap_rich_text_whose_rendering_is_the_content() {
+        use yrs::{ReadTxn, Transact, XmlFragment};
+        let (doc, content) = seeded_document();
+        let txn = doc.transact();
+        let roots: Vec<&str> = txn.root_refs().map(|(name, _)| name).collect();
+        assert_eq!(
+            roots,
+            [DOCUMENT_ROOT],
+            "the update writes only the editor's fragment (no Y.Text the editor never shows)"
+        );
+        let fragment = txn.get_xml_fragment(DOCUMENT_ROOT).expect("the editor's fragment");
+        let mut lines = Vec::new();
+        let blocks: Vec<_> = fragment.children(&txn).collect();
+        for block in &blocks {
+            tiptap_block(&txn, block, &mut lines);
+        }
+        let tags: Vec<String> = blocks
+            .iter()
+            .filter_map(|b| if let yrs::types::xml::XmlOut::Element(e) = b { Some(e.tag().to_string()) } else { None })
+            .collect();
+        for tag in ["heading", "paragraph", "bulletList"] {
+            assert!(tags.iter().any(|t| t == tag), "the demo shows a {tag}: {tags:?}");
+        }
+        assert_eq!(lines.join("\n"), content, "the CRDT and the plain-text content must agree");
+        assert!(content.contains("الري الذكي") && content.contains("smart irrigation"), "Arabic and English text");
     }
 }

@@ -14,6 +14,7 @@ import type {
   ErrorCode,
   Prefs,
   Profile,
+  ReadyScreen,
   RuwadEvent,
   Settings,
   Uuid,
@@ -89,6 +90,8 @@ export const checkUpdate = () => call(commands.check_update);
 /** Installs the `version` that `checkUpdate` (or an `update_available` event) offered, then the
  * app restarts: call it only on the user's "Install now". */
 export const installUpdate = (version: string) => run(() => commands.install_update(version));
+/** The first screen is drawn from the local cache: the shell logs the startup time. */
+export const uiReady = (screen: ReadyScreen, items: number) => run(() => commands.ui_ready(screen, items));
 
 // ---- session -------------------------------------------------------------------------------
 export const session = () => call(commands.session);

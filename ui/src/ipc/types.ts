@@ -35,6 +35,7 @@ export type {
   Prefs,
   QueueCounts,
   Reaction,
+  ReadyScreen,
   Role,
   Room,
   Screen,

@@ -3,15 +3,16 @@
 //!
 //! A document's content lives in one of two roots: the rich text the desktop editor binds
 //! (Tiptap / y-prosemirror: the `Y.XmlFragment` named [`RICH_ROOT`], one element per block) or
-//! plain text in the `Y.Text` named [`TEXT_ROOT`] (documents made by plain-text clients, the
-//! seeded demo). The rich root wins when it has content. Blocks are separated by a newline;
+//! plain text in the `Y.Text` named [`TEXT_ROOT`] (documents made by plain-text clients). The
+//! server's demo document is rich text, and its seeded `content` is this rendering of it (a test
+//! in `tests/it/docs.rs` holds them equal). The rich root wins when it has content. Blocks are separated by a newline;
 //! formatting is dropped.
 
 use yrs::types::text::YChange;
 use yrs::types::xml::{XmlFragment, XmlOut};
 use yrs::{Any, GetString, Out, ReadTxn, Text, TextRef, XmlFragmentRef, XmlTextRef};
 
-/// The `Y.Text` of plain-text documents (the demo's seed uses it too).
+/// The `Y.Text` of plain-text documents.
 pub const TEXT_ROOT: &str = "content";
 
 /// The `Y.XmlFragment` Tiptap's Collaboration extension binds by default.

@@ -777,3 +777,30 @@ async fn the_webview_only_hears_of_real_changes_and_an_empty_update_is_no_edit()
     assert_eq!(updates, 0, "re-read rows change nothing, so the webview hears nothing");
     assert_eq!(reader.text(), "hello");
 }
+
+#[test]
+fn the_demo_document_renders_through_the_engine_to_its_seeded_content() {
+    use ruwad_core::docs::text::{render, Roots};
+    use ruwad_server::db::{Db, DbError};
+    use yrs::XmlFragment;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Db::open(dir.path()).expect("open");
+    ruwad_server::demo::seed(&db).expect("seed");
+    let (content, update): (String, String) = db
+        .read_blocking(|c| -> Result<_, DbError> {
+            Ok(c.query_row(
+                "SELECT d.content, u.\"update\" FROM collaborative_documents d JOIN document_updates u ON u.document_id = d.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .expect("the demo document with its one update");
+    let doc = Doc::new();
+    let roots = Roots::of(&doc);
+    let bytes = unb64(&update).expect("base64");
+    doc.transact_mut().apply_update(Update::decode_v1(&bytes).expect("v1 update")).expect("apply");
+    assert!(roots.rich.len(&doc.transact()) > 0, "the demo is rich text, in the fragment the editor binds");
+    // The engine writes this rendering into `content` after an edit: the seed must already agree,
+    // or the first edit would rewrite text nobody changed.
+    assert_eq!(render(&doc.transact(), &roots), content, "core's rendering of the demo CRDT is its seeded content");
+}
