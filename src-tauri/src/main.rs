@@ -4,8 +4,6 @@
 fn main() {
     // First thing: the startup time in the log counts from here.
     ruwad_desktop::startup::mark();
-    // Still single-threaded: the environment may be set.
-    ruwad_desktop::window::tune_webkit();
     ruwad_desktop::run(
         tauri::generate_context!("../tauri.conf.json"),
         Some(tauri::include_image!("../icons/tray.png")),
