@@ -23,10 +23,11 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+
+import { freePort, portOpen, until } from './util.mjs'
 
 import { remote } from 'webdriverio'
 
@@ -49,42 +50,6 @@ const END = '<!-- ruwad-desktop:bench:end -->'
 
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...a)
 const tid = (id) => `[data-testid="${id}"]`
-
-async function until(what, fn, ms = 20_000, every = 250) {
-  const end = Date.now() + ms
-  let last
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v) return v
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`)
-    await sleep(every)
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.on('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-const portOpen = (port) =>
-  new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1')
-    c.on('connect', () => {
-      c.destroy()
-      resolve(true)
-    })
-    c.on('error', () => resolve(false))
-  })
 
 // The app's environment: its own profile, the embedded backend (no RUWAD_BACKEND_URL).
 const appEnv = () => {

@@ -28,10 +28,11 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
+
+import { freePort, portOpen, until } from './util.mjs'
 
 import { createClient } from '@supabase/supabase-js'
 import { remote } from 'webdriverio'
@@ -54,51 +55,14 @@ const PASSWORD = 'ruwad-demo'
 const ME = { email: 'layla@demo.ruwad.app', name: 'ليلى حسن' }
 const OTHER = { email: 'omar@demo.ruwad.app', name: 'عمر خالد' }
 const GENERAL_ROOM = 'عام'
-const RUN = Date.now().toString(36)
+// Always with a double letter, so that typing one twice in a row is exercised every run.
+const RUN = `${Date.now().toString(36)}zz`
 
 fs.mkdirSync(ARTIFACTS, { recursive: true })
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...a)
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
-
-/** Polls `fn` until it returns a truthy value; throws `what` after `ms`. */
-async function until(what, fn, ms = 20_000, every = 250) {
-  const end = Date.now() + ms
-  let last
-  for (;;) {
-    try {
-      const v = await fn()
-      if (v) return v
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`)
-    await sleep(every)
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.on('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address()
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-async function portOpen(port) {
-  return new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1')
-    c.on('connect', () => {
-      c.destroy()
-      resolve(true)
-    })
-    c.on('error', () => resolve(false))
-  })
-}
 
 // ---------------------------------------------------------------------------------------------
 // The backend: one ruwad-server, stoppable and restartable on the same port and data dir
@@ -312,7 +276,9 @@ async function typeAtEnd(b, editable, text) {
   await editable.click()
   await b.keys(['Control', 'End'])
   await b.keys(['Enter'])
-  await b.keys([...text])
+  // One key action per character: in one action WebKitWebDriver drops a character typed twice
+  // in a row ("uu" arrived as "u"), which made this flaky whenever RUN had a double letter.
+  for (const ch of text) await b.keys([ch])
   await until(`"${text}" in the editor`, async () => (await editorLines(b))?.includes(text), 10_000)
 }
 
